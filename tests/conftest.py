@@ -1,0 +1,44 @@
+"""Test-session setup: a private, throw-away AIRFLOW_HOME with a migrated SQLite database.
+
+The environment is set at import time, before any test module imports Airflow, so no test ever
+touches a real Airflow installation. Nothing here talks to anything but loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_DAGS = REPO_ROOT / "example_dags"
+
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="fivetran-provider-tests-airflow-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+os.environ.pop("AIRFLOW_CONN_FIVETRAN_DEFAULT", None)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[Path]:
+    """Migrate the SQLite metadata DB of the test AIRFLOW_HOME once per session."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+    yield Path(_AIRFLOW_HOME)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
