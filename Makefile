@@ -8,6 +8,9 @@ PYTEST_ARGS ?=
 
 .PHONY: venv test lint format demo bench clean
 
+# Targets for the heavier suites (compatibility, browser, deployment, benchmarks) live in mk/.
+-include mk/*.mk
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
