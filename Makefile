@@ -8,8 +8,6 @@ PYTEST_ARGS ?=
 
 .PHONY: venv test lint format demo bench clean
 
-# Targets for the heavier suites (compatibility, browser, deployment, benchmarks) live in mk/.
--include mk/*.mk
 
 venv: $(STAMP)
 
@@ -44,3 +42,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache
+
+# Targets for the heavier suites (compatibility, browser, deployment, benchmarks) live in mk/.
+-include mk/*.mk
