@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-airflow-$(AIRFLOW_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint format demo bench clean
+.PHONY: venv test lint format demo clean
 
 
 venv: $(STAMP)
@@ -36,9 +36,6 @@ format: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_fivetran_update.testing.demo
-
-bench: $(STAMP)
-	$(BIN)/python -m pytest tests/benchmarks -m bench -p no:randomly $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache
