@@ -1,0 +1,575 @@
+"""The catalogue of fields accepted by Fivetran's Update a Connection call.
+
+``PATCH /v1/connections/{id}`` takes a JSON object whose properties are listed here, once. The
+operator's arguments and ``template_fields``, the validation and coercion of rendered values, the
+simulator's request checks and the documentation table all read from :data:`FIELDS`; adding a field
+is one entry in :data:`FIELDS`.
+
+Semantics shared by everything built on this module:
+
+* ``None`` means "leave unchanged": a field whose value is ``None`` is dropped and never sent.
+  There is consequently no way to send JSON ``null`` to clear a field through this provider.
+* Templated values arrive as strings (Jinja renders everything to text). With ``coerce=True``,
+  the default, :func:`coerce_value` turns them into the type the API expects:
+
+  - booleans: ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` (any case,
+    surrounding blanks ignored), or the integers ``1`` and ``0``; anything else is rejected;
+  - integers: optional sign and decimal digits (``"60"``, ``" 60 "``); floats, ``"60.5"`` and
+    booleans are rejected;
+  - enumerations: matched case-insensitively and sent in Fivetran's spelling (``"directly"`` is
+    sent as ``"Directly"``, ``"BLOCKED_ON_CAPTURE"`` as ``"blocked_on_capture"``);
+  - objects (``config``, ``auth``, ``external_secrets_keys_config``, ``destination_configuration``):
+    a ``dict``, or a string holding a JSON object.
+
+* With ``coerce=False`` values are checked as the JSON the API receives: ``"60"`` is not an
+  integer and ``"true"`` is not a boolean. The simulator uses this mode to behave like Fivetran.
+  The one leniency kept is ``schema_status`` in upper case, because Fivetran's own reference
+  example sends ``"BLOCKED_ON_CAPTURE"`` while its schema lists lower-case values.
+* Cross-field rules (:func:`build_update_payload`):
+
+  - a payload with nothing to send is rejected;
+  - ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` only steer the setup
+    tests of this update and are not stored, so they need at least one persistent field beside
+    them (to only run the tests, use ``POST /v1/connections/{id}/test``);
+  - ``trust_certificates`` and ``trust_fingerprints`` need ``run_setup_tests=True``;
+  - ``daily_sync_time`` is refused together with a ``sync_frequency`` other than 1440. Given alone
+    it is accepted, but Fivetran only applies it while the connection syncs every 1440 minutes;
+  - ``data_delay_threshold`` is refused together with a ``data_delay_sensitivity`` other than
+    ``CUSTOM``, since Fivetran ignores the threshold at any other sensitivity. Given alone it is
+    accepted (the connection may already be set to ``CUSTOM``).
+
+Error messages name the field, the offending value and what is accepted, except for the fields
+that may hold secrets (``config``, ``auth``, ``external_secrets_keys_config``), whose values are
+never repeated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from airflow_provider_fivetran_update.exceptions import FivetranValidationError
+
+__all__ = [
+    "FIELDS",
+    "FIELD_NAMES",
+    "FieldSpec",
+    "build_update_payload",
+    "catalogue_markdown",
+    "coerce_value",
+    "current_value",
+]
+
+KINDS = ("bool", "int", "str", "object")
+
+_INT32_MAX = 2**31 - 1
+_DAILY_SYNC_FREQUENCY = 1440
+_CUSTOM_SENSITIVITY = "CUSTOM"
+_TEST_ENDPOINT = "POST /v1/connections/{id}/test"
+
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+_BOOL_FORM = "true or false (also yes/no, on/off, 1/0, any case)"
+_INT_RE = re.compile(r"[+-]?\d+")
+_HOUR_RE = re.compile(r"(\d{1,2}):00")
+_STRICT_HOUR_RE = re.compile(r"(\d{2}):00")
+_HOUR_FORM = "a whole hour 'HH:00' in UTC, from '00:00' to '23:00'"
+_OBJECT_FORM = "a JSON object (a dict, or a string holding a JSON object)"
+_STRICT_OBJECT_FORM = "a JSON object"
+_MAX_ECHO = 80
+
+# Keys Fivetran documents inside destination_configuration, with their kind.
+_DESTINATION_CONFIGURATION_KEYS: Mapping[str, str] = MappingProxyType({"virtual_warehouse": "str"})
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One property of the Update a Connection request body.
+
+    :param name: the JSON property name.
+    :param kind: ``"bool"``, ``"int"``, ``"str"`` or ``"object"``.
+    :param allowed: the values Fivetran accepts, in its own spelling, or ``None`` when free.
+    :param persistent: ``False`` for the fields that only steer the setup tests of one update.
+    :param may_hold_secrets: ``True`` when the value may carry credentials; it is never echoed.
+    :param status_path: where ``GET /v1/connections/{id}`` reports the current value in ``data``,
+        for example ``("paused",)`` or ``("status", "is_historical_sync")``; empty when it does not.
+    :param doc: one line describing the field.
+    """
+
+    name: str
+    kind: str
+    allowed: tuple[Any, ...] | None
+    persistent: bool
+    may_hold_secrets: bool
+    status_path: tuple[str, ...]
+    doc: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"FieldSpec {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
+
+
+def _spec(
+    name: str,
+    kind: str,
+    doc: str,
+    *,
+    allowed: tuple[Any, ...] | None = None,
+    persistent: bool = True,
+    may_hold_secrets: bool = False,
+    status_path: tuple[str, ...] | None = None,
+) -> FieldSpec:
+    return FieldSpec(
+        name=name,
+        kind=kind,
+        allowed=allowed,
+        persistent=persistent,
+        may_hold_secrets=may_hold_secrets,
+        status_path=(name,) if status_path is None else status_path,
+        doc=doc,
+    )
+
+
+_CATALOGUE: tuple[FieldSpec, ...] = (
+    _spec(
+        "config",
+        "object",
+        "Service-specific setup settings; only the keys given are changed.",
+        may_hold_secrets=True,
+    ),
+    _spec(
+        "auth",
+        "object",
+        "Service-specific authorization settings (OAuth client, tokens).",
+        may_hold_secrets=True,
+        status_path=(),
+    ),
+    _spec("paused", "bool", "Stop (true) or resume (false) the connection's syncs."),
+    _spec(
+        "trust_certificates",
+        "bool",
+        "Accept the source's TLS certificate automatically in this update's setup tests.",
+        persistent=False,
+        status_path=(),
+    ),
+    _spec(
+        "trust_fingerprints",
+        "bool",
+        "Accept the SSH host fingerprint automatically in this update's setup tests.",
+        persistent=False,
+        status_path=(),
+    ),
+    _spec(
+        "sync_frequency",
+        "int",
+        "Minutes between two syncs.",
+        allowed=(1, 5, 15, 30, 60, 120, 180, 360, 480, 720, 1440),
+    ),
+    _spec(
+        "data_delay_threshold",
+        "int",
+        "Minutes of delay before Fivetran notifies; used only with CUSTOM sensitivity.",
+    ),
+    _spec(
+        "data_delay_sensitivity",
+        "str",
+        "How soon Fivetran reports data as delayed.",
+        allowed=("LOW", "NORMAL", "HIGH", "CUSTOM", "SYNC_FREQUENCY"),
+    ),
+    _spec(
+        "daily_sync_time",
+        "str",
+        "UTC hour ('HH:00') of the daily sync; applied only when sync_frequency is 1440.",
+    ),
+    _spec(
+        "pause_after_trial",
+        "bool",
+        "Pause the connection when its free trial ends.",
+    ),
+    _spec(
+        "schema_status",
+        "str",
+        "Schema status of a connection in the Universal Column Masking flow.",
+        allowed=("blocked_on_capture", "ready"),
+        status_path=("status", "schema_status"),
+    ),
+    _spec(
+        "is_historical_sync",
+        "bool",
+        "Start a full historical re-sync (Fivetran resets it to false when done).",
+        status_path=("status", "is_historical_sync"),
+    ),
+    _spec(
+        "schedule_type",
+        "str",
+        "Whether Fivetran schedules syncs (auto) or waits to be triggered (manual).",
+        allowed=("auto", "manual"),
+    ),
+    _spec(
+        "run_setup_tests",
+        "bool",
+        "Run the setup tests after this update (Fivetran's default is true).",
+        persistent=False,
+        status_path=(),
+    ),
+    _spec(
+        "networking_method",
+        "str",
+        "How Fivetran reaches the source.",
+        allowed=("Directly", "PrivateLink", "SshTunnel", "ProxyAgent"),
+    ),
+    _spec(
+        "hybrid_deployment_agent_id",
+        "str",
+        "Hybrid deployment agent to run the connection on.",
+    ),
+    _spec("proxy_agent_id", "str", "Proxy agent to route the connection through."),
+    _spec("private_link_id", "str", "Self-served private link used by the connection."),
+    _spec(
+        "destination_configuration",
+        "object",
+        "Destination-side settings; the known key is virtual_warehouse (Snowflake).",
+    ),
+    _spec(
+        "external_secrets_manager_id",
+        "str",
+        "External secrets manager instance that holds the connection's secrets.",
+    ),
+    _spec(
+        "external_secrets_keys_config",
+        "object",
+        "Which setup settings are read from the external secrets manager, and under which keys.",
+        may_hold_secrets=True,
+        status_path=(),
+    ),
+)
+
+FIELDS: Mapping[str, FieldSpec] = MappingProxyType({spec.name: spec for spec in _CATALOGUE})
+"""Every field of the Update a Connection body, in the order of Fivetran's API reference."""
+
+FIELD_NAMES: tuple[str, ...] = tuple(FIELDS)
+"""The names of :data:`FIELDS`, in catalogue order."""
+
+_PERSISTENT_NAMES: tuple[str, ...] = tuple(spec.name for spec in _CATALOGUE if spec.persistent)
+
+
+class _Invalid(Exception):
+    """A value is wrong; the caller turns this into a FivetranValidationError."""
+
+    def __init__(self, problem: str, allowed: str | tuple[Any, ...] | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.allowed = allowed
+
+
+def _spec_for(name: object) -> FieldSpec:
+    if isinstance(name, str) and name in FIELDS:
+        return FIELDS[name]
+    text = name if isinstance(name, str) else repr(name)
+    problem = "unknown field."
+    suggestion = difflib.get_close_matches(text, FIELD_NAMES, n=1, cutoff=0.6)
+    if suggestion:
+        problem = f"unknown field; did you mean {suggestion[0]!r}?"
+    raise FivetranValidationError(text, problem, ", ".join(FIELD_NAMES))
+
+
+def _show(spec: FieldSpec, value: Any) -> str:
+    """Describe a rejected value for a message, without ever showing a secret."""
+    if spec.may_hold_secrets:
+        return f"a value of type {type(value).__name__} (not shown: it may hold secrets)"
+    text = repr(value)
+    if len(text) > _MAX_ECHO:
+        text = text[: _MAX_ECHO - 3] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _blank_hint(value: Any) -> str:
+    if isinstance(value, str) and value.strip().lower() in {"", "none", "null"}:
+        return (
+            " A template that rendered to nothing or to 'None' gives this; pass None instead"
+            " to leave the field unchanged."
+        )
+    return ""
+
+
+def _to_bool(value: Any, coerce: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if coerce:
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _TRUE_WORDS:
+                return True
+            if word in _FALSE_WORDS:
+                return False
+    raise _Invalid("expected a boolean.", _BOOL_FORM if coerce else "true or false (JSON booleans)")
+
+
+def _to_int(value: Any, coerce: bool) -> int:
+    # bool is a subclass of int: True must not become a sync frequency of 1.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if coerce and isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
+        return int(value.strip())
+    form = "a whole number (an int or a string of digits)" if coerce else "a JSON integer"
+    raise _Invalid("expected an integer.", form)
+
+
+def _to_str(value: Any, coerce: bool) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("expected a string.", "a string")
+    text = value.strip() if coerce else value
+    if not text.strip():
+        raise _Invalid("expected a non-empty string.", "a non-empty string")
+    return text
+
+
+def _json_copy(value: Any, where: str) -> Any:
+    """Copy a JSON-compatible value, refusing anything json.dumps would not write faithfully."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _Invalid(f"{where} holds NaN or infinity, which JSON cannot carry.", _OBJECT_FORM)
+        return value
+    if isinstance(value, Mapping):
+        copied: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _Invalid(f"{where} has a key of type {type(key).__name__}; keys must be strings.")
+            copied[key] = _json_copy(item, f"{where}.{key}")
+        return copied
+    if isinstance(value, (list, tuple)):
+        return [_json_copy(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    raise _Invalid(
+        f"{where} holds a {type(value).__name__}, which is not a JSON value.",
+        "strings, numbers, booleans, null, lists and objects",
+    )
+
+
+def _to_object(spec: FieldSpec, value: Any, coerce: bool) -> dict[str, Any]:
+    form = _OBJECT_FORM if coerce else _STRICT_OBJECT_FORM
+    if coerce and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _Invalid("expected a JSON object; the string is not valid JSON.", form) from None
+        if not isinstance(value, dict):
+            raise _Invalid(f"expected a JSON object; the string holds a {type(value).__name__}.", form)
+    if not isinstance(value, Mapping) or (not coerce and not isinstance(value, dict)):
+        raise _Invalid("expected a JSON object.", form)
+    copied: dict[str, Any] = _json_copy(value, spec.name)
+    if spec.name == "destination_configuration":
+        _check_destination_configuration(copied, coerce)
+    return copied
+
+
+def _check_destination_configuration(value: dict[str, Any], coerce: bool) -> None:
+    known = tuple(_DESTINATION_CONFIGURATION_KEYS)
+    form = "an object with the keys: " + ", ".join(
+        f"{key!r} ({kind})" for key, kind in _DESTINATION_CONFIGURATION_KEYS.items()
+    )
+    for key in list(value):
+        if key not in _DESTINATION_CONFIGURATION_KEYS:
+            problem = f"unknown key {key!r}."
+            suggestion = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            if suggestion:
+                problem = f"unknown key {key!r}; did you mean {suggestion[0]!r}?"
+            raise _Invalid(problem, form)
+        item = value[key]
+        if item is None:
+            # Same meaning as at the top level: leave that setting unchanged.
+            del value[key]
+            continue
+        if not isinstance(item, str) or not item.strip():
+            raise _Invalid(f"key {key!r} must be a non-empty string, not {item!r}.", form)
+        value[key] = item.strip() if coerce else item
+
+
+def _to_enum(spec: FieldSpec, text: str, coerce: bool) -> str:
+    assert spec.allowed is not None
+    if text in spec.allowed:
+        return text
+    if coerce or spec.name == "schema_status":
+        by_folded = {str(option).casefold(): option for option in spec.allowed}
+        match = by_folded.get(text.casefold())
+        if match is not None:
+            return str(match)
+    raise _Invalid("not an accepted value.", spec.allowed)
+
+
+def _to_daily_sync_time(value: Any, coerce: bool) -> str:
+    text = _to_str(value, coerce)
+    match = (_HOUR_RE if coerce else _STRICT_HOUR_RE).fullmatch(text)
+    if match is None or int(match.group(1)) > 23:
+        raise _Invalid("expected a whole hour; Fivetran starts daily syncs on the hour.", _HOUR_FORM)
+    return f"{int(match.group(1)):02d}:00"
+
+
+def _convert(spec: FieldSpec, value: Any, coerce: bool) -> Any:
+    if spec.kind == "bool":
+        return _to_bool(value, coerce)
+    if spec.kind == "int":
+        number = _to_int(value, coerce)
+        if spec.allowed is not None and number not in spec.allowed:
+            raise _Invalid("not an accepted value.", spec.allowed)
+        if not 0 <= number <= _INT32_MAX:
+            raise _Invalid("out of range.", f"a whole number from 0 to {_INT32_MAX}")
+        return number
+    if spec.kind == "object":
+        return _to_object(spec, value, coerce)
+    if spec.name == "daily_sync_time":
+        return _to_daily_sync_time(value, coerce)
+    text = _to_str(value, coerce)
+    if spec.allowed is not None:
+        return _to_enum(spec, text, coerce)
+    return text
+
+
+def _validate(spec: FieldSpec, value: Any, coerce: bool) -> Any:
+    try:
+        return _convert(spec, value, coerce)
+    except _Invalid as invalid:
+        problem = f"{invalid.problem} Got {_show(spec, value)}.{_blank_hint(value)}"
+        raise FivetranValidationError(spec.name, problem, invalid.allowed) from None
+
+
+def coerce_value(name: str, value: Any) -> Any:
+    """Turn one rendered value into the type Fivetran expects for field ``name``.
+
+    ``None`` is returned unchanged (it means "leave the field unchanged"). Accepted spellings are
+    described in the module docstring.
+
+    :param name: a field of :data:`FIELDS`.
+    :param value: the value as given or as rendered by Jinja.
+    :return: the value to put in the JSON body.
+    :raises FivetranValidationError: if the field is unknown or the value cannot be converted.
+    """
+    spec = _spec_for(name)
+    if value is None:
+        return None
+    return _validate(spec, value, coerce=True)
+
+
+def build_update_payload(fields: Mapping[str, Any], *, coerce: bool = True) -> dict[str, Any]:
+    """Validate the fields of one update and return the JSON body to PATCH.
+
+    :param fields: field names to values; ``None`` values are dropped (left unchanged), but their
+        names must still be fields: a misspelt name is reported whatever its value.
+    :param coerce: convert rendered strings to the API's types (see :func:`coerce_value`). With
+        ``False`` values must already have their JSON types, as in a request Fivetran receives.
+    :return: a new dict in catalogue order.
+    :raises FivetranValidationError: on an unknown field, a bad value or a broken cross-field rule.
+    """
+    for name in fields:
+        _spec_for(name)
+    given = {name: value for name, value in fields.items() if value is not None}
+    payload = {name: _validate(FIELDS[name], given[name], coerce) for name in FIELD_NAMES if name in given}
+    _check_combinations(payload)
+    return payload
+
+
+def _check_combinations(payload: Mapping[str, Any]) -> None:
+    if not payload:
+        raise FivetranValidationError(
+            "payload",
+            "nothing to update: no field was given, or every field was None (None means 'unchanged').",
+            "at least one of: " + ", ".join(_PERSISTENT_NAMES),
+        )
+    if not any(FIELDS[name].persistent for name in payload):
+        only = next(iter(payload))
+        raise FivetranValidationError(
+            only,
+            "only steers the setup tests of an update and is not stored, so it cannot be sent without"
+            f" a persistent field. To run setup tests without changing the connection, use {_TEST_ENDPOINT}.",
+            "together with at least one of: " + ", ".join(_PERSISTENT_NAMES),
+        )
+    for name in ("trust_certificates", "trust_fingerprints"):
+        if name in payload and payload.get("run_setup_tests") is not True:
+            raise FivetranValidationError(
+                name,
+                "only takes effect during setup tests, so it needs run_setup_tests=True in the same update.",
+                "together with run_setup_tests=True",
+            )
+    frequency = payload.get("sync_frequency")
+    if "daily_sync_time" in payload and frequency is not None and frequency != _DAILY_SYNC_FREQUENCY:
+        raise FivetranValidationError(
+            "daily_sync_time",
+            f"Fivetran applies a daily sync time only to daily syncs, but sync_frequency is {frequency}.",
+            f"together with sync_frequency={_DAILY_SYNC_FREQUENCY}, or without sync_frequency",
+        )
+    sensitivity = payload.get("data_delay_sensitivity")
+    if "data_delay_threshold" in payload and sensitivity is not None and sensitivity != _CUSTOM_SENSITIVITY:
+        raise FivetranValidationError(
+            "data_delay_threshold",
+            f"Fivetran ignores the threshold unless data_delay_sensitivity is {_CUSTOM_SENSITIVITY!r},"
+            f" but it is {sensitivity!r} in the same update.",
+            f"together with data_delay_sensitivity={_CUSTOM_SENSITIVITY!r},"
+            " or without data_delay_sensitivity",
+        )
+
+
+def current_value(name: str, connection: Mapping[str, Any]) -> Any:
+    """Return what a connection's details report for field ``name``.
+
+    :param name: a field of :data:`FIELDS`.
+    :param connection: the ``data`` object of ``GET /v1/connections/{id}``.
+    :return: the reported value, or ``None`` when the response does not carry it (always the case
+        for fields with an empty ``status_path``, such as ``run_setup_tests`` and ``auth``).
+    :raises FivetranValidationError: if the field is unknown.
+    """
+    spec = _spec_for(name)
+    if not spec.status_path:
+        return None
+    node: Any = connection
+    for key in spec.status_path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _kind_label(spec: FieldSpec) -> str:
+    return {"bool": "boolean", "int": "integer", "str": "string", "object": "object"}[spec.kind]
+
+
+def _allowed_label(spec: FieldSpec) -> str:
+    if spec.allowed is not None:
+        return ", ".join(f"`{option}`" for option in spec.allowed)
+    if spec.name == "daily_sync_time":
+        return "`HH:00` (UTC), `00:00` to `23:00`"
+    if spec.name == "data_delay_threshold":
+        return "minutes, 0 or more"
+    if spec.name == "destination_configuration":
+        return ", ".join(f"`{key}`" for key in _DESTINATION_CONFIGURATION_KEYS) + " (keys)"
+    if spec.kind == "bool":
+        return "`true`, `false`"
+    if spec.kind == "object":
+        return "JSON object"
+    return "non-empty string"
+
+
+def catalogue_markdown() -> str:
+    """Render :data:`FIELDS` as a Markdown table (for the README).
+
+    :return: the table, ending with a newline.
+    """
+    lines = [
+        "| Field | Type | Allowed | Persists | May hold secrets | Description |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in _CATALOGUE:
+        persists = "yes" if spec.persistent else "no (setup tests only)"
+        secret = "yes" if spec.may_hold_secrets else "no"
+        lines.append(
+            f"| `{spec.name}` | {_kind_label(spec)} | {_allowed_label(spec)} | {persists} | {secret}"
+            f" | {spec.doc} |"
+        )
+    return "\n".join(lines) + "\n"
