@@ -1,0 +1,417 @@
+"""Transport-neutral pieces of the Fivetran REST client, shared by the sync and async hook paths.
+
+One place builds a request (:func:`build_request`), one place turns an answer into data or a
+:class:`~airflow_provider_fivetran_update.exceptions.FivetranAPIError` (:func:`parse_response`),
+one place maps a transport failure to an error (:func:`transport_error`), and one
+:class:`RetryPolicy` is applied by both ``tenacity.Retrying`` and ``tenacity.AsyncRetrying``.
+The hook sends with ``requests`` on workers and with ``httpx`` in triggers.
+
+``requests``, ``httpx`` and ``tenacity`` are imported inside functions only: DAG files import
+this module on every parse.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import platform
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+from airflow_provider_fivetran_update import __version__
+from airflow_provider_fivetran_update.exceptions import FivetranAPIError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
+__all__ = [
+    "ACCEPT_HEADER",
+    "DEFAULT_BASE_URL",
+    "RETRYABLE_STATUSES",
+    "ApiRequest",
+    "RetryPolicy",
+    "RetryableAPIError",
+    "build_request",
+    "normalize_base_url",
+    "parse_response",
+    "parse_retry_after",
+    "transport_error",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.fivetran.com"
+ACCEPT_HEADER = "application/json;version=2"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Fivetran's own header first; the others are what proxies and gateways in front of it send.
+REQUEST_ID_HEADERS = ("x-request-id", "x-fivetran-request-id", "request-id", "x-amzn-requestid")
+BODY_EXCERPT_CHARS = 200
+
+_T = TypeVar("_T")
+
+
+class RetryableAPIError(FivetranAPIError):
+    """A failure worth retrying: 429, 500, 502, 503, 504, or no answer at all (reset, timeout).
+
+    :param retry_after: seconds the server asked us to wait (``Retry-After``), if it said so.
+    """
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One Fivetran API request, built once and sent by ``requests`` (sync) or ``httpx`` (async).
+
+    Credentials are not part of it: the transport adds basic auth, so a request can be logged
+    or put in an error without leaking anything.
+    """
+
+    method: str
+    url: str
+    path: str
+    headers: Mapping[str, str]
+    json: Any | None = None
+    params: Mapping[str, str] | None = None
+    connection_id: str | None = None
+
+
+@cache
+def user_agent() -> str:
+    """``airflow-provider-fivetran-update/<version> python/<x.y.z> airflow/<version>``."""
+    agent = f"airflow-provider-fivetran-update/{__version__} python/{platform.python_version()}"
+    try:
+        from importlib.metadata import version
+
+        agent += f" airflow/{version('apache-airflow-core')}"
+    except Exception:  # the version is a courtesy; never fail a request for it
+        pass
+    return agent
+
+
+def normalize_base_url(host: str | None, port: int | None = None) -> str:
+    """Turn the Airflow connection's host (and port) into a base URL without a trailing slash.
+
+    Accepts ``https://api.fivetran.com``, ``api.fivetran.com``, ``http://127.0.0.1:8089/`` and
+    empty (the default). A host without a scheme gets ``https://``. A trailing ``/v1`` is
+    dropped, since every path this client sends starts with it.
+    """
+    host = (host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        host = f"https://{host}"
+    host = host.rstrip("/")
+    if host.endswith("/v1"):
+        host = host[: -len("/v1")]
+    if port:
+        parts = urlsplit(host)
+        if parts.port is None:
+            host = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+    return host
+
+
+def build_request(
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    connection_id: str | None = None,
+    json: Any | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> ApiRequest:
+    """Build a request to ``path`` on the Fivetran API.
+
+    ``path`` may contain ``{connection_id}``, which is replaced by the URL-quoted id (``/``
+    and spaces included), so an id can never reach another endpoint.
+    """
+    if "{connection_id}" in path:
+        if connection_id is None:
+            raise ValueError(f"path {path!r} needs a connection_id")
+        path = path.replace("{connection_id}", quote(connection_id, safe=""))
+    headers = {"Accept": ACCEPT_HEADER, "User-Agent": user_agent()}
+    if json is not None:
+        headers["Content-Type"] = "application/json"
+    query = None
+    if params:
+        query = {key: _query_value(value) for key, value in params.items() if value is not None}
+    return ApiRequest(
+        method=method.upper(),
+        url=normalize_base_url(base_url) + path,
+        path=path,
+        headers=headers,
+        json=json,
+        params=query or None,
+        connection_id=connection_id,
+    )
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # requests' and httpx's headers are case-insensitive, a plain dict is not.
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; else ``None``."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _hint(status: int | None, connection_id: str | None) -> str | None:
+    if status in (401, 403):
+        return (
+            "Check the API key (Login) and API secret (Password) of the Airflow connection, "
+            "and that the key may access this resource"
+        )
+    if status == 404:
+        if connection_id is not None:
+            return (
+                "Check the connection id: it must be a Fivetran connection id (the id shown in "
+                "the Fivetran dashboard URL or by the List Connections API), not an Airflow "
+                "connection id or a connection name"
+            )
+        return "Check the API base URL (Host) of the Airflow connection"
+    if status == 429:
+        return "Fivetran rate-limited the API key; retries wait for Retry-After"
+    if status is None or status >= 500:
+        return "This is on Fivetran's side or the network's; retry later or check status.fivetran.com"
+    return None
+
+
+def _excerpt(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    if len(text) > BODY_EXCERPT_CHARS:
+        text = text[:BODY_EXCERPT_CHARS] + "..."
+    return text or "<empty body>"
+
+
+def parse_response(
+    request: ApiRequest,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    require_data: bool = True,
+) -> dict[str, Any]:
+    """Return the ``data`` object of a Fivetran answer, or raise :class:`FivetranAPIError`.
+
+    A 2xx answer must be JSON with a ``data`` object; one that is not is a (non-retryable)
+    ``FivetranAPIError`` naming the status and the start of the body. With
+    ``require_data=False`` (endpoints that answer ``{"code", "message"}`` alone), the body
+    itself is returned when it has no ``data``. 429 and 500/502/503/504 raise
+    :class:`RetryableAPIError`.
+    """
+    try:
+        payload: Any = jsonlib.loads(body) if body else None
+    except ValueError:
+        payload = None
+    request_id = next(
+        (value for name in REQUEST_ID_HEADERS if (value := _header(headers, name)) is not None), None
+    )
+    common: dict[str, Any] = {
+        "status_code": status,
+        "connection_id": request.connection_id,
+        "request_id": request_id,
+        "method": request.method,
+        "path": request.path,
+    }
+    if 200 <= status < 300:
+        if isinstance(payload, dict):
+            data = payload.get("data")
+            if isinstance(data, dict):
+                return data
+            if not require_data and "data" not in payload:
+                return payload
+        raise FivetranAPIError(
+            code=None,
+            message=f"the answer is not a Fivetran API response (expected JSON with a 'data' "
+            f"object); body starts: {_excerpt(body)}",
+            hint="Check the API base URL (Host) of the Airflow connection",
+            **common,
+        )
+    code: str | None = None
+    message: str | None = None
+    if isinstance(payload, dict):
+        code = payload.get("code") if isinstance(payload.get("code"), str) else None
+        message = payload.get("message") if isinstance(payload.get("message"), str) else None
+    if message is None:
+        message = f"no Fivetran error message; body starts: {_excerpt(body)}"
+    hint = _hint(status, request.connection_id)
+    if status in RETRYABLE_STATUSES:
+        retry_after = parse_retry_after(_header(headers, "Retry-After")) if status == 429 else None
+        raise RetryableAPIError(code=code, message=message, hint=hint, retry_after=retry_after, **common)
+    raise FivetranAPIError(code=code, message=message, hint=hint, **common)
+
+
+def transport_error(request: ApiRequest, exc: BaseException) -> FivetranAPIError | None:
+    """Map a ``requests``/``httpx`` failure (no answer received) to an error, or ``None`` if unknown.
+
+    Connection errors, resets and timeouts are retryable; TLS failures and bad URLs are not.
+    """
+    retryable: tuple[type[BaseException], ...] = ()
+    fatal: tuple[type[BaseException], ...] = ()
+    try:
+        import requests
+
+        retryable += (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        )
+        fatal += (requests.exceptions.SSLError, requests.exceptions.RequestException)
+    except ImportError:  # pragma: no cover - requests is a dependency
+        pass
+    try:
+        import httpx
+
+        retryable += (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+        fatal += (httpx.HTTPError,)
+    except ImportError:  # pragma: no cover - httpx ships with Airflow
+        pass
+    if not isinstance(exc, retryable + fatal):
+        return None
+    detail = str(exc) or "no detail"
+    common: dict[str, Any] = {
+        "status_code": None,
+        "code": None,
+        "message": f"{type(exc).__name__}: {detail}",
+        "connection_id": request.connection_id,
+        "method": request.method,
+        "path": request.path,
+    }
+    if isinstance(exc, retryable) and not _is_tls_error(exc):
+        return RetryableAPIError(hint=_hint(None, None), **common)
+    return FivetranAPIError(hint="Check the API base URL (Host) of the Airflow connection", **common)
+
+
+def _is_tls_error(exc: BaseException) -> bool:
+    import ssl
+
+    if isinstance(exc, ssl.SSLError):
+        return True
+    try:
+        import requests
+
+        if isinstance(exc, requests.exceptions.SSLError):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    return isinstance(exc.__cause__ or exc.__context__, ssl.SSLError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before sending a failed request again.
+
+    429 waits ``Retry-After`` (capped at ``max_wait``) when the answer has it; 429 without it,
+    500/502/503/504 and transport failures back off exponentially from ``min_wait`` with
+    ``jitter`` (a fraction of the wait added at random), capped at ``max_wait``. Every other
+    error fails at once. When retries run out, the last :class:`FivetranAPIError` is raised.
+
+    :param max_retries: attempts after the first (0 sends once).
+    :param min_wait: the first backoff, in seconds.
+    :param max_wait: the cap on any single wait, ``Retry-After`` included, in seconds.
+    :param jitter: random extra wait, as a fraction of the backoff (0.25 adds up to 25 %).
+    """
+
+    max_retries: int = 5
+    min_wait: float = 1.0
+    max_wait: float = 60.0
+    jitter: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.min_wait < 0 or self.max_wait < 0 or self.jitter < 0:
+            raise ValueError("min_wait, max_wait and jitter must be >= 0")
+        if self.max_wait < self.min_wait:
+            raise ValueError(f"max_wait ({self.max_wait}) must be >= min_wait ({self.min_wait})")
+
+    def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
+        """The wait before attempt ``attempt + 1``, after ``error`` failed attempt ``attempt``."""
+        if isinstance(error, RetryableAPIError) and error.retry_after is not None:
+            return min(error.retry_after, self.max_wait)
+        backoff = min(self.max_wait, self.min_wait * 2.0 ** max(0, attempt - 1))
+        return min(self.max_wait, backoff * (1 + random.uniform(0, self.jitter)))
+
+    @staticmethod
+    def is_retryable(error: BaseException) -> bool:
+        return isinstance(error, RetryableAPIError)
+
+    def tenacity_kwargs(self, logger: logging.Logger | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
+        from tenacity import retry_if_exception, stop_after_attempt
+
+        logger = logger or log
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            return self.wait_seconds(state.attempt_number, error)
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            seconds = float(state.next_action.sleep) if state.next_action else 0.0
+            logger.warning(
+                "Retrying Fivetran API request in %.2fs (retry %d of %d) after: %s",
+                seconds,
+                state.attempt_number,
+                self.max_retries,
+                error,
+            )
+
+        return {
+            "stop": stop_after_attempt(self.max_retries + 1),
+            "wait": wait,
+            "retry": retry_if_exception(self.is_retryable),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def call(self, send: Callable[[], _T], logger: logging.Logger | None = None) -> _T:
+        """Run ``send`` (one attempt) under this policy, synchronously."""
+        from tenacity import Retrying
+
+        result: _T = Retrying(**self.tenacity_kwargs(logger))(send)
+        return result
+
+    async def acall(self, send: Callable[[], Awaitable[_T]], logger: logging.Logger | None = None) -> _T:
+        """Run ``send`` (one attempt) under this policy, waiting with ``asyncio.sleep``."""
+        from tenacity import AsyncRetrying
+
+        result: _T = await AsyncRetrying(**self.tenacity_kwargs(logger))(send)
+        return result

@@ -1,0 +1,423 @@
+"""The Fivetran hook: the provider's one way to talk to the Fivetran REST API.
+
+Workers use ``requests`` (one ``Session`` per hook, so calls reuse the TCP connection);
+triggers use ``httpx.AsyncClient`` (one per hook and event loop). Both paths build requests,
+read answers and retry through :mod:`airflow_provider_fivetran_update.client`, so they behave
+the same. Every returned connection is redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_fivetran_update import _compat
+from airflow_provider_fivetran_update.client import (
+    DEFAULT_BASE_URL,
+    ApiRequest,
+    RetryPolicy,
+    build_request,
+    normalize_base_url,
+    parse_response,
+    transport_error,
+)
+from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
+from airflow_provider_fivetran_update.fields import build_update_payload
+from airflow_provider_fivetran_update.redaction import redact, secret_values
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+    from airflow.sdk import Connection
+
+log = logging.getLogger(__name__)
+
+CONNECTION_PATH = "/v1/connections/{connection_id}"
+CONNECTIONS_PATH = "/v1/connections"
+SYNC_PATH = "/v1/connections/{connection_id}/sync"
+ACCOUNT_INFO_PATH = "/v1/account/info"
+MAX_PAGE_SIZE = 1000  # the API maximum: fewer requests against the rate limit
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    api_key: str
+    api_secret: str = field(repr=False)
+    base_url: str
+
+
+class FivetranHook(BaseHook):
+    """Interact with Fivetran connections through the Fivetran REST API.
+
+    The Airflow connection holds the API key as *Login*, the API secret as *Password* and,
+    optionally, the API base URL as *Host* (default ``https://api.fivetran.com``). Connections
+    made for the astronomer ``airflow-provider-fivetran-async`` package work unchanged; their
+    extras are ignored.
+
+    :param fivetran_conn_id: the Airflow connection id holding the Fivetran API key and secret.
+    :param timeout: seconds to wait for Fivetran's answer to one request.
+    :param connect_timeout: seconds to wait for the TCP/TLS connection to be made.
+    :param max_retries: retries after the first attempt, for 429, 5xx and network failures.
+    :param retry_min_wait: the first backoff in seconds (doubles per retry, with jitter).
+    :param retry_max_wait: the cap on any single wait in seconds, ``Retry-After`` included.
+    """
+
+    conn_name_attr = "fivetran_conn_id"
+    default_conn_name = "fivetran_default"
+    conn_type = "fivetran"
+    hook_name = "Fivetran"
+
+    def __init__(
+        self,
+        fivetran_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 5,
+        retry_min_wait: float = 1.0,
+        retry_max_wait: float = 60.0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(fivetran_conn_id, str) or not fivetran_conn_id.strip():
+            raise ValueError("fivetran_conn_id must be a non-empty Airflow connection id")
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ValueError(
+                f"timeout and connect_timeout must be > 0 seconds, got {timeout} and {connect_timeout}"
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if retry_min_wait < 0 or retry_max_wait < retry_min_wait:
+            raise ValueError(
+                "retry waits must satisfy 0 <= retry_min_wait <= retry_max_wait, "
+                f"got {retry_min_wait} and {retry_max_wait}"
+            )
+        self.fivetran_conn_id = fivetran_conn_id
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.retry_policy = RetryPolicy(
+            max_retries=max_retries, min_wait=float(retry_min_wait), max_wait=float(retry_max_wait)
+        )
+        self._credentials: _Credentials | None = None
+        self._session: requests.Session | None = None
+        self._async_client: httpx.AsyncClient | None = None
+        self._async_client_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- Airflow UI -----------------------------------------------------------------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Labels and hidden fields of the connection form."""
+        return {
+            "hidden_fields": ["schema", "port", "extra"],
+            "relabeling": {
+                "login": "API Key",
+                "password": "API Secret",
+                "host": "API base URL (optional)",
+            },
+            "placeholders": {
+                "login": "Fivetran API key",
+                "password": "Fivetran API secret",
+                "host": DEFAULT_BASE_URL,
+            },
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """No extra fields: key, secret and base URL fit the standard ones."""
+        return {}
+
+    # -- credentials ----------------------------------------------------------------------------
+
+    def _credentials_from(self, conn: Connection) -> _Credentials:
+        api_key, api_secret = conn.login or "", conn.password or ""
+        missing = [
+            what
+            for what, value in (
+                ("Login (the Fivetran API key)", api_key),
+                ("Password (the Fivetran API secret)", api_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise FivetranError(
+                f"Airflow connection {self.fivetran_conn_id!r} has no {' and no '.join(missing)}. "
+                "Set it in Admin > Connections, or in AIRFLOW_CONN_"
+                f"{self.fivetran_conn_id.upper()} (login = API key, password = API secret)."
+            )
+        return _Credentials(api_key, api_secret, normalize_base_url(conn.host, conn.port))
+
+    def _get_credentials(self) -> _Credentials:
+        if self._credentials is None:
+            credentials = self._credentials_from(self.get_connection(self.fivetran_conn_id))
+            _compat.mask_secret(credentials.api_key)
+            _compat.mask_secret(credentials.api_secret)
+            self._credentials = credentials
+        return self._credentials
+
+    async def _aget_credentials(self) -> _Credentials:
+        if self._credentials is None:
+            conn = await _compat.aget_airflow_connection(self.fivetran_conn_id)
+            credentials = self._credentials_from(conn)
+            await _compat.amask_secret(credentials.api_key)
+            await _compat.amask_secret(credentials.api_secret)
+            self._credentials = credentials
+        return self._credentials
+
+    # -- sync transport (requests) --------------------------------------------------------------
+
+    def get_conn(self) -> requests.Session:
+        """The hook's ``requests.Session`` (basic auth set), created on first use."""
+        if self._session is None:
+            import requests
+
+            credentials = self._get_credentials()
+            session = requests.Session()
+            session.auth = (credentials.api_key, credentials.api_secret)
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the sync session (its pooled connections)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        connection_id: str | None = None,
+        json: Any | None = None,
+        params: dict[str, Any] | None = None,
+        require_data: bool = True,
+        policy: RetryPolicy | None = None,
+    ) -> dict[str, Any]:
+        session = self.get_conn()
+        request = build_request(
+            self._get_credentials().base_url,
+            method,
+            path,
+            connection_id=connection_id,
+            json=json,
+            params=params,
+        )
+
+        def send_once() -> dict[str, Any]:
+            started = time.monotonic()
+            try:
+                response = session.request(
+                    request.method,
+                    request.url,
+                    headers=dict(request.headers),
+                    json=request.json,
+                    params=request.params,
+                    timeout=(self.connect_timeout, self.timeout),
+                )
+            except Exception as exc:
+                raise self._no_answer(request, exc, started) from exc
+            self._log_answer(request, response.status_code, started)
+            return parse_response(
+                request, response.status_code, response.headers, response.content, require_data=require_data
+            )
+
+        return (policy or self.retry_policy).call(send_once, logger=log)
+
+    # -- async transport (httpx) ----------------------------------------------------------------
+
+    async def _aget_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._async_client_loop is not loop:
+            import httpx
+
+            # A client's pooled connections belong to the loop that opened them; a hook reused
+            # from another loop (a new asyncio.run, another trigger) gets a client of its own.
+            credentials = await self._aget_credentials()
+            self._async_client = httpx.AsyncClient(
+                auth=(credentials.api_key, credentials.api_secret),
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+            )
+            self._async_client_loop = loop
+        return self._async_client
+
+    async def aclose(self) -> None:
+        """Close the async client, if it was opened on the running event loop."""
+        client, client_loop = self._async_client, self._async_client_loop
+        self._async_client = None
+        self._async_client_loop = None
+        if client is not None and client_loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    async def _arequest(
+        self,
+        method: str,
+        path: str,
+        *,
+        connection_id: str | None = None,
+        json: Any | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        client = await self._aget_client()
+        request = build_request(
+            (await self._aget_credentials()).base_url,
+            method,
+            path,
+            connection_id=connection_id,
+            json=json,
+            params=params,
+        )
+
+        async def send_once() -> dict[str, Any]:
+            started = time.monotonic()
+            try:
+                response = await client.request(
+                    request.method,
+                    request.url,
+                    headers=dict(request.headers),
+                    json=request.json,
+                    params=request.params,
+                )
+            except Exception as exc:
+                raise self._no_answer(request, exc, started) from exc
+            self._log_answer(request, response.status_code, started)
+            return parse_response(request, response.status_code, response.headers, response.content)
+
+        return await self.retry_policy.acall(send_once, logger=log)
+
+    # -- shared helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _log_answer(request: ApiRequest, status: int, started: float) -> None:
+        log.info(
+            "Fivetran API %s %s -> %s in %.0f ms",
+            request.method,
+            request.path,
+            status,
+            (time.monotonic() - started) * 1000,
+        )
+
+    @staticmethod
+    def _no_answer(request: ApiRequest, exc: Exception, started: float) -> Exception:
+        error = transport_error(request, exc)
+        if error is None:
+            return exc
+        log.info(
+            "Fivetran API %s %s -> no answer (%s) after %.0f ms",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            (time.monotonic() - started) * 1000,
+        )
+        return error
+
+    @staticmethod
+    def _check_connection_id(connection_id: object) -> str:
+        if not isinstance(connection_id, str) or not connection_id or connection_id != connection_id.strip():
+            raise FivetranValidationError(
+                "connection_id",
+                f"must be a non-empty Fivetran connection id without blanks, got {connection_id!r}.",
+            )
+        if any(char.isspace() for char in connection_id):
+            raise FivetranValidationError(
+                "connection_id", f"must not contain whitespace, got {connection_id!r}."
+            )
+        return connection_id
+
+    @staticmethod
+    def _list_params(group_id: str | None, limit: int | None, cursor: str | None) -> dict[str, Any]:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise FivetranValidationError("limit", f"must be a positive integer, got {limit!r}.")
+        return {
+            "group_id": group_id,
+            "limit": min(limit, MAX_PAGE_SIZE) if limit is not None else MAX_PAGE_SIZE,
+            "cursor": cursor,
+        }
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def get_connection_details(self, connection_id: str) -> dict[str, Any]:
+        """Return the Fivetran connection (``GET /v1/connections/{id}``), secrets masked."""
+        connection_id = self._check_connection_id(connection_id)
+        return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id))
+
+    def update_connection(self, connection_id: str, **fields: Any) -> dict[str, Any]:
+        """Update a Fivetran connection (``PATCH /v1/connections/{id}``); return it, secrets masked.
+
+        The fields are validated and coerced by the field catalogue first: invalid input raises
+        :class:`FivetranValidationError` and sends nothing. ``None`` values are left unchanged.
+        """
+        connection_id = self._check_connection_id(connection_id)
+        payload = build_update_payload(fields)
+        for secret in secret_values(payload):
+            _compat.mask_secret(secret)
+        data = self._request("PATCH", CONNECTION_PATH, connection_id=connection_id, json=payload)
+        return redact(data)
+
+    def list_connections(
+        self, *, group_id: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """List Fivetran connections (all pages), optionally of one group and at most ``limit``."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = self._request("GET", CONNECTIONS_PATH, params=self._list_params(group_id, limit, cursor))
+            items.extend(redact(item) for item in page.get("items") or [])
+            cursor = page.get("next_cursor")
+            if not cursor or (limit is not None and len(items) >= limit):
+                return items[:limit] if limit is not None else items
+
+    def sync_connection(self, connection_id: str, *, force: bool = False) -> dict[str, Any]:
+        """Start a sync now (``POST /v1/connections/{id}/sync``); return Fivetran's answer."""
+        connection_id = self._check_connection_id(connection_id)
+        return self._request(
+            "POST", SYNC_PATH, connection_id=connection_id, json={"force": bool(force)}, require_data=False
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key and secret with ``GET /v1/account/info`` (one attempt); never raises."""
+        try:
+            data = self._request("GET", ACCOUNT_INFO_PATH, policy=RetryPolicy(max_retries=0))
+        except Exception as error:
+            message = str(error) if isinstance(error, FivetranError) else f"{type(error).__name__}: {error}"
+            if self._credentials is not None:  # belt and braces: the secret is never echoed back
+                message = message.replace(self._credentials.api_secret, "***")
+            return False, message
+        account = data.get("account_name") or data.get("account_id") or "unknown account"
+        return True, f"Connected to Fivetran account {account!r}."
+
+    async def aget_connection_details(self, connection_id: str) -> dict[str, Any]:
+        """Async :meth:`get_connection_details` (httpx), for triggers."""
+        connection_id = self._check_connection_id(connection_id)
+        return redact(await self._arequest("GET", CONNECTION_PATH, connection_id=connection_id))
+
+    async def aupdate_connection(self, connection_id: str, **fields: Any) -> dict[str, Any]:
+        """Async :meth:`update_connection` (httpx)."""
+        connection_id = self._check_connection_id(connection_id)
+        payload = build_update_payload(fields)
+        for secret in secret_values(payload):
+            await _compat.amask_secret(secret)
+        data = await self._arequest("PATCH", CONNECTION_PATH, connection_id=connection_id, json=payload)
+        return redact(data)
+
+    async def alist_connections(
+        self, *, group_id: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Async :meth:`list_connections` (httpx)."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = await self._arequest(
+                "GET", CONNECTIONS_PATH, params=self._list_params(group_id, limit, cursor)
+            )
+            items.extend(redact(item) for item in page.get("items") or [])
+            cursor = page.get("next_cursor")
+            if not cursor or (limit is not None and len(items) >= limit):
+                return items[:limit] if limit is not None else items
+
+
+__all__ = ["FivetranHook"]

@@ -1,0 +1,561 @@
+"""FivetranHook against the Fivetran API simulator, over real loopback HTTP.
+
+Nothing of ours is mocked: every test sends real requests (requests on the sync path, httpx on the
+async one) and counts what the simulator received. Retry waits are tiny except where the wait
+itself is under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from airflow_provider_fivetran_update import __version__
+from airflow_provider_fivetran_update.client import DEFAULT_BASE_URL, RetryableAPIError
+from airflow_provider_fivetran_update.exceptions import (
+    FivetranAPIError,
+    FivetranError,
+    FivetranValidationError,
+)
+from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+from airflow_provider_fivetran_update.redaction import SECRET_MASK
+from airflow_provider_fivetran_update.testing import FivetranSimulator, RecordedRequest
+
+API_KEY = "sim-key"
+API_SECRET = "sim-secret-6f1d2c"
+CONFIG_SECRET = "hunter2-secret"
+CONN = "conn_a"
+CONN_PATH = f"/v1/connections/{CONN}"
+ENV = "AIRFLOW_CONN_FIVETRAN_DEFAULT"
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
+    """A running simulator with one connection; ``fivetran_default`` points at it."""
+    with FivetranSimulator(api_key=API_KEY, api_secret=API_SECRET) as simulator:
+        simulator.add_connection(CONN, service="postgres", config={"host": "db", "password": "pw-in-sim"})
+        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
+        yield simulator
+
+
+def make_hook(**kwargs: Any) -> FivetranHook:
+    options: dict[str, Any] = {
+        "timeout": 5.0,
+        "connect_timeout": 5.0,
+        "max_retries": 3,
+        "retry_min_wait": 0.01,
+        "retry_max_wait": 0.05,
+    }
+    options.update(kwargs)
+    return FivetranHook(**options)
+
+
+def run_async(hook: FivetranHook, call: Callable[[], Awaitable[T]]) -> T:
+    """Run one async hook call on a fresh loop, closing the hook's client on that loop."""
+
+    async def main() -> T:
+        try:
+            return await call()
+        finally:
+            await hook.aclose()
+
+    return asyncio.run(main())
+
+
+def settle(sim: FivetranSimulator, method: str | None, path: str | None, expected: int) -> int:
+    """The request count, once the simulator has logged what it received.
+
+    The simulator logs a request after answering it (or after the client went away), so a client
+    can see an answer, or a dropped connection, a moment before the log does.
+    """
+    deadline = time.monotonic() + 3
+    while sim.request_count(method, path) < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)  # and nothing more arrives
+    return sim.request_count(method, path)
+
+
+def logged(sim: FivetranSimulator, expected: int) -> list[RecordedRequest]:
+    """The simulator's request log once it holds ``expected`` requests."""
+    settle(sim, None, None, expected)
+    return sim.requests
+
+
+# -- construction and configuration --------------------------------------------------------------
+
+
+def test_class_attributes_and_ui_behaviour() -> None:
+    assert FivetranHook.conn_type == "fivetran"
+    assert FivetranHook.default_conn_name == "fivetran_default"
+    assert FivetranHook.conn_name_attr == "fivetran_conn_id"
+    assert FivetranHook.hook_name == "Fivetran"
+    behaviour = FivetranHook.get_ui_field_behaviour()
+    assert set(behaviour["hidden_fields"]) == {"schema", "port", "extra"}
+    assert behaviour["relabeling"] == {
+        "login": "API Key",
+        "password": "API Secret",
+        "host": "API base URL (optional)",
+    }
+    assert behaviour["placeholders"]["host"] == DEFAULT_BASE_URL
+    assert FivetranHook.get_connection_form_widgets() == {}
+
+
+def test_init_does_no_io_and_validates_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    hook = FivetranHook("no_such_connection")  # nothing is read until the first call
+    assert hook.fivetran_conn_id == "no_such_connection"
+    assert hook.retry_policy.max_retries == 5
+    for bad in (
+        {"timeout": 0},
+        {"connect_timeout": -1},
+        {"max_retries": -1},
+        {"max_retries": 1.5},
+        {"retry_min_wait": -0.1},
+        {"retry_min_wait": 10, "retry_max_wait": 1},
+    ):
+        with pytest.raises(ValueError):
+            FivetranHook(**bad)
+    with pytest.raises(ValueError):
+        FivetranHook("")
+
+
+def test_astronomer_style_connection_works_unchanged(
+    sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """airflow-provider-fivetran-async users have login/password, maybe extras: both ignored."""
+    monkeypatch.setenv(
+        ENV,
+        json.dumps(
+            {
+                "conn_type": "fivetran",
+                "login": API_KEY,
+                "password": API_SECRET,
+                "host": sim.url + "/",
+                "extra": {"retry_limit": 3, "something_else": "x"},
+            }
+        ),
+    )
+    assert make_hook().get_connection_details(CONN)["id"] == CONN
+
+
+@pytest.mark.parametrize(
+    ("conn", "missing"),
+    [
+        ({"conn_type": "fivetran", "password": "s"}, "Login (the Fivetran API key)"),
+        ({"conn_type": "fivetran", "login": "k"}, "Password (the Fivetran API secret)"),
+    ],
+)
+def test_missing_credentials_say_what_and_where(
+    sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch, conn: dict[str, str], missing: str
+) -> None:
+    monkeypatch.setenv(ENV, json.dumps({**conn, "host": sim.url}))
+    with pytest.raises(FivetranError) as caught:
+        make_hook().get_connection_details(CONN)
+    assert missing in str(caught.value)
+    assert "'fivetran_default'" in str(caught.value)
+    assert ENV in str(caught.value)
+    assert sim.request_count() == 0
+    ok, message = make_hook().test_connection()
+    assert not ok
+    assert missing in message
+
+
+# -- requests on the wire -----------------------------------------------------------------------
+
+
+def test_get_sends_fivetran_headers_and_basic_auth(sim: FivetranSimulator) -> None:
+    hook = make_hook()
+    sent_authorization: list[str] = []
+    hook.get_conn().hooks["response"].append(
+        lambda response, *args, **kwargs: sent_authorization.append(response.request.headers["Authorization"])
+    )
+    data = hook.get_connection_details(CONN)
+    assert data["id"] == CONN
+    (recorded,) = logged(sim, 1)
+    assert (recorded.method, recorded.path, recorded.status) == ("GET", CONN_PATH, 200)
+    assert recorded.headers["accept"] == "application/json;version=2"
+    assert recorded.headers["user-agent"].startswith(f"airflow-provider-fivetran-update/{__version__} ")
+    assert "content-type" not in recorded.headers
+    expected = "Basic " + base64.b64encode(f"{API_KEY}:{API_SECRET}".encode()).decode()
+    assert sent_authorization == [expected]
+
+
+def test_patch_round_trip(sim: FivetranSimulator) -> None:
+    hook = make_hook()
+    data = hook.update_connection(CONN, paused=True, sync_frequency="60", daily_sync_time=None)
+    assert data["paused"] is True
+    assert data["sync_frequency"] == 60
+    (recorded,) = logged(sim, 1)
+    assert (recorded.method, recorded.path, recorded.status) == ("PATCH", CONN_PATH, 200)
+    assert recorded.json == {"paused": True, "sync_frequency": 60}  # coerced; None is never sent
+    assert recorded.headers["content-type"] == "application/json"
+    assert recorded.headers["accept"] == "application/json;version=2"
+    assert hook.get_connection_details(CONN)["sync_frequency"] == 60
+
+
+def test_connection_id_is_quoted_into_one_path_segment(sim: FivetranSimulator) -> None:
+    hook = make_hook()
+    sent_paths: list[str] = []
+    hook.get_conn().hooks["response"].append(
+        lambda response, *args, **kwargs: sent_paths.append(response.request.path_url)
+    )
+    with pytest.raises(FivetranAPIError) as caught:
+        hook.get_connection_details("a/b?x#y")
+    assert sent_paths == ["/v1/connections/a%2Fb%3Fx%23y"]
+    assert caught.value.status_code == 404
+    assert settle(sim, "GET", CONN_PATH, 0) == 0
+
+
+@pytest.mark.parametrize("bad_id", ["", " ", "conn a", " conn_a", "conn_a\n", None, 42])
+def test_invalid_connection_id_sends_nothing(sim: FivetranSimulator, bad_id: Any) -> None:
+    hook = make_hook()
+    with pytest.raises(FivetranValidationError) as caught:
+        hook.get_connection_details(bad_id)
+    assert caught.value.field == "connection_id"
+    with pytest.raises(FivetranValidationError):
+        hook.update_connection(bad_id, paused=True)
+    assert sim.request_count() == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"sync_frequency": 7},
+        {"sync_frequencyy": 60},
+        {"paused": "maybe"},
+        {"run_setup_tests": True},  # not persistent on its own
+        {},
+    ],
+)
+def test_invalid_payload_raises_before_any_request(sim: FivetranSimulator, fields: dict[str, Any]) -> None:
+    with pytest.raises(FivetranValidationError):
+        make_hook().update_connection(CONN, **fields)
+    assert sim.request_count() == 0
+
+
+def test_list_connections_follows_next_cursor(sim: FivetranSimulator) -> None:
+    for number in range(1004):
+        sim.add_connection(f"bulk_{number:04d}", group_id="bulk_group")
+    hook = make_hook()
+    everything = hook.list_connections(group_id="bulk_group")
+    assert len(everything) == 1004
+    assert len({item["id"] for item in everything}) == 1004
+    pages = [r for r in logged(sim, 2) if r.path == "/v1/connections"]
+    assert len(pages) == 2
+    assert pages[0].query == {"group_id": "bulk_group", "limit": "1000"}
+    assert pages[1].query["cursor"]
+    sim.clear_requests()
+    assert len(hook.list_connections(limit=3)) == 3
+    assert settle(sim, "GET", "/v1/connections", 1) == 1
+    assert logged(sim, 1)[0].query == {"limit": "3"}
+
+
+def test_list_connections_redacts_items(sim: FivetranSimulator) -> None:
+    (item,) = make_hook().list_connections()
+    assert item["config"]["password"] == SECRET_MASK
+
+
+def test_sync_connection(sim: FivetranSimulator) -> None:
+    answer = make_hook().sync_connection(CONN, force=True)
+    assert answer["code"] == "Success"
+    (recorded,) = logged(sim, 1)
+    assert (recorded.method, recorded.path, recorded.json) == ("POST", f"{CONN_PATH}/sync", {"force": True})
+
+
+# -- redaction ----------------------------------------------------------------------------------
+
+
+def test_returned_data_is_redacted_even_if_the_api_leaks_a_secret(sim: FivetranSimulator) -> None:
+    leaked = {
+        "code": "Success",
+        "data": {"id": CONN, "paused": False, "config": {"host": "db", "password": "leaked-pw"}},
+    }
+    sim.fail_next(1, status=200, body=leaked, method="GET")
+    hook = make_hook()
+    data = hook.get_connection_details(CONN)
+    assert data["config"] == {"host": "db", "password": SECRET_MASK}
+    assert "leaked-pw" not in json.dumps(data)
+    sim.fail_next(1, status=200, body=leaked, method="PATCH")
+    data = hook.update_connection(CONN, paused=False)
+    assert data["config"]["password"] == SECRET_MASK
+
+
+def test_patch_with_secret_config_leaks_it_nowhere(
+    sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    hook = make_hook(max_retries=1)
+    data = hook.update_connection(CONN, config={"host": "db2", "password": CONFIG_SECRET})
+    assert logged(sim, 1)[-1].json == {"config": {"host": "db2", "password": CONFIG_SECRET}}  # it was sent
+    assert data["config"]["password"] == SECRET_MASK
+    errors: list[str] = []
+    for count, fault in ((2, {"status": 503}), (1, {"status": 400}), (2, {"drop": True})):
+        sim.fail_next(count, **fault)
+        with pytest.raises(FivetranAPIError) as caught:
+            hook.update_connection(CONN, config={"password": CONFIG_SECRET})
+        errors.append(str(caught.value))
+    captured = capsys.readouterr()
+    seen = "\n".join([caplog.text, captured.out, captured.err, json.dumps(data), *errors])
+    assert "Retrying Fivetran API request" in seen  # the failures did log
+    assert CONFIG_SECRET not in seen
+    assert API_SECRET not in seen
+
+
+# -- test_connection ----------------------------------------------------------------------------
+
+
+def test_test_connection_success(sim: FivetranSimulator) -> None:
+    ok, message = make_hook().test_connection()
+    assert ok
+    assert "Connected to Fivetran account" in message
+    assert settle(sim, "GET", "/v1/account/info", 1) == 1
+
+
+def test_test_connection_wrong_secret(sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    wrong = "wrong-secret-93b1"
+    monkeypatch.setenv(
+        ENV, json.dumps({"conn_type": "fivetran", "login": API_KEY, "password": wrong, "host": sim.url})
+    )
+    ok, message = make_hook().test_connection()
+    assert not ok
+    assert "401" in message
+    assert "AuthFailed" in message
+    assert "API key" in message  # the hint
+    assert wrong not in message
+    assert API_SECRET not in message
+    assert settle(sim, "GET", "/v1/account/info", 1) == 1  # no retries behind the UI's button
+
+
+def test_test_connection_never_raises_when_nobody_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FivetranSimulator(api_key=API_KEY, api_secret=API_SECRET) as stopped:
+        url = stopped.url
+    monkeypatch.setenv(
+        ENV, json.dumps({"conn_type": "fivetran", "login": API_KEY, "password": API_SECRET, "host": url})
+    )
+    ok, message = make_hook(connect_timeout=1.0).test_connection()
+    assert not ok
+    assert "did not answer" in message
+    assert API_SECRET not in message
+
+
+# -- faults: exact request counts ----------------------------------------------------------------
+
+
+def test_429_waits_retry_after_then_succeeds(sim: FivetranSimulator) -> None:
+    hook = make_hook(retry_min_wait=0.01, retry_max_wait=5.0)
+    hook.get_connection_details(CONN)  # credentials and session ready: time only the call below
+    sim.clear_requests()
+    sim.fail_next(1, status=429, headers={"Retry-After": "1"})
+    started = time.monotonic()
+    assert hook.get_connection_details(CONN)["id"] == CONN
+    elapsed = time.monotonic() - started
+    assert settle(sim, "GET", CONN_PATH, 2) == 2
+    assert [r.status for r in logged(sim, 2)] == [429, 200]
+    assert 0.95 <= elapsed < 3.0
+
+
+def test_retry_after_is_capped_by_retry_max_wait(sim: FivetranSimulator) -> None:
+    sim.fail_next(1, status=429, headers={"Retry-After": "30"})
+    started = time.monotonic()
+    assert make_hook(retry_max_wait=0.2).get_connection_details(CONN)["id"] == CONN
+    assert time.monotonic() - started < 5
+    assert settle(sim, "GET", CONN_PATH, 2) == 2
+
+
+def test_503_twice_then_success(sim: FivetranSimulator) -> None:
+    sim.fail_next(2, status=503)
+    assert make_hook().get_connection_details(CONN)["id"] == CONN
+    assert settle(sim, "GET", CONN_PATH, 3) == 3
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_500_until_retries_run_out(sim: FivetranSimulator, max_retries: int) -> None:
+    sim.fail_next(max_retries + 1, status=500)
+    with pytest.raises(FivetranAPIError) as caught:
+        make_hook(max_retries=max_retries).update_connection(CONN, paused=True)
+    assert isinstance(caught.value, RetryableAPIError)
+    assert caught.value.status_code == 500
+    assert "InternalServerError" in str(caught.value)
+    assert settle(sim, "PATCH", CONN_PATH, max_retries + 1) == max_retries + 1
+    assert sim.connection(CONN)["paused"] is False
+
+
+def test_dropped_connection_is_retried(sim: FivetranSimulator) -> None:
+    sim.fail_next(2, drop=True)
+    assert make_hook().get_connection_details(CONN)["id"] == CONN
+    assert settle(sim, "GET", CONN_PATH, 3) == 3
+
+
+def test_dropped_connections_exhaust_retries_into_an_api_error(sim: FivetranSimulator) -> None:
+    sim.fail_next(3, drop=True)
+    with pytest.raises(FivetranAPIError) as caught:
+        make_hook(max_retries=2).get_connection_details(CONN)
+    assert caught.value.status_code is None
+    assert "did not answer" in str(caught.value)
+    assert "ConnectionError" in str(caught.value)
+    assert settle(sim, "GET", CONN_PATH, 3) == 3
+
+
+def test_read_timeout_is_retried(sim: FivetranSimulator) -> None:
+    sim.fail_next(1, delay=1.5)
+    started = time.monotonic()
+    assert make_hook(timeout=0.3).get_connection_details(CONN)["id"] == CONN
+    assert time.monotonic() - started < 1.4  # it did not wait for the slow answer
+    assert settle(sim, "GET", CONN_PATH, 2) == 2
+
+
+def test_malformed_200_is_a_clear_error_and_not_retried(sim: FivetranSimulator) -> None:
+    sim.fail_next(1, malformed=True)
+    with pytest.raises(FivetranAPIError) as caught:
+        make_hook().get_connection_details(CONN)
+    error = caught.value
+    assert not isinstance(error, RetryableAPIError)
+    assert error.status_code == 200
+    assert "not a Fivetran API response" in str(error)
+    assert "body starts:" in str(error)
+    assert settle(sim, "GET", CONN_PATH, 1) == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_client_errors_fail_at_once_with_fivetran_words(sim: FivetranSimulator, status: int) -> None:
+    sim.fail_next(1, status=status, body={"code": f"Code_{status}", "message": f"Fivetran says {status}"})
+    with pytest.raises(FivetranAPIError) as caught:
+        make_hook().update_connection(CONN, paused=True)
+    text = str(caught.value)
+    assert f"answered {status} Code_{status} for connection '{CONN}': Fivetran says {status}" in text
+    assert caught.value.request_id == logged(sim, 1)[-1].request_id
+    assert settle(sim, "PATCH", CONN_PATH, 1) == 1
+
+
+def test_real_404_names_the_connection_and_the_hint(sim: FivetranSimulator) -> None:
+    with pytest.raises(FivetranAPIError) as caught:
+        make_hook().get_connection_details("missing_conn")
+    assert caught.value.status_code == 404
+    assert "for connection 'missing_conn'" in str(caught.value)
+    assert "Fivetran connection id" in str(caught.value)
+    assert settle(sim, None, None, 1) == 1
+
+
+def test_rate_limit_then_recovery(sim: FivetranSimulator) -> None:
+    sim.rate_limit(1, per_seconds=3600)
+    hook = make_hook(max_retries=2, retry_max_wait=0.05)
+    hook.get_connection_details(CONN)
+    with pytest.raises(RetryableAPIError) as caught:
+        hook.get_connection_details(CONN)
+    assert caught.value.status_code == 429
+    assert caught.value.retry_after is not None
+    assert settle(sim, "GET", CONN_PATH, 4) == 4  # 1 allowed + 3 limited
+
+
+# -- connection reuse ----------------------------------------------------------------------------
+
+
+def test_sequential_calls_reuse_one_tcp_connection(sim: FivetranSimulator) -> None:
+    hook = make_hook()
+    for _ in range(10):
+        hook.get_connection_details(CONN)
+    session = hook.get_conn()
+    pools = session.get_adapter(sim.url).poolmanager.pools
+    (key,) = pools.keys()
+    assert pools[key].num_connections == 1  # urllib3 counts every new TCP connection it opens
+    assert pools[key].num_requests == 10
+    assert hook.get_conn() is session
+    hook.close()
+
+
+# -- async twins ---------------------------------------------------------------------------------
+
+
+def test_async_get_and_update_match_the_sync_path(sim: FivetranSimulator) -> None:
+    hook = make_hook()
+    sync_view = hook.get_connection_details(CONN)
+    async_view = run_async(hook, lambda: hook.aget_connection_details(CONN))
+    assert async_view == sync_view
+    updated = run_async(hook, lambda: hook.aupdate_connection(CONN, paused="true", sync_frequency=60))
+    assert updated["paused"] is True
+    recorded = logged(sim, 3)[-1]
+    assert (recorded.method, recorded.json) == ("PATCH", {"paused": True, "sync_frequency": 60})
+    assert recorded.headers["accept"] == "application/json;version=2"
+    assert recorded.headers["content-type"] == "application/json"
+    assert recorded.headers["user-agent"].startswith(f"airflow-provider-fivetran-update/{__version__}")
+    assert updated["config"]["password"] == SECRET_MASK
+    listed = run_async(hook, lambda: hook.alist_connections(limit=5))
+    assert [item["id"] for item in listed] == [CONN]
+
+
+def test_async_429_retry_with_count(sim: FivetranSimulator) -> None:
+    sim.fail_next(2, status=429, headers={"Retry-After": "0"})
+    hook = make_hook()
+    assert run_async(hook, lambda: hook.aget_connection_details(CONN))["id"] == CONN
+    assert settle(sim, "GET", CONN_PATH, 3) == 3
+
+
+def test_async_errors_read_exactly_like_sync_ones(sim: FivetranSimulator) -> None:
+    hook = make_hook()
+    with pytest.raises(FivetranAPIError) as sync_caught:
+        hook.get_connection_details("missing_conn")
+    with pytest.raises(FivetranAPIError) as async_caught:
+        run_async(hook, lambda: hook.aget_connection_details("missing_conn"))
+    sync_error, async_error = sync_caught.value, async_caught.value
+    assert sync_error.request_id and async_error.request_id
+    assert str(sync_error).replace(sync_error.request_id, "ID") == str(async_error).replace(
+        async_error.request_id, "ID"
+    )
+    assert settle(sim, None, None, 2) == 2
+    sim.fail_next(1, status=400)
+    with pytest.raises(FivetranAPIError):
+        run_async(hook, lambda: hook.aupdate_connection(CONN, paused=True))
+    assert settle(sim, "PATCH", CONN_PATH, 1) == 1
+
+
+def test_async_timeout_is_retried(sim: FivetranSimulator) -> None:
+    sim.fail_next(1, delay=1.5)
+    hook = make_hook(timeout=0.3)
+    started = time.monotonic()
+    assert run_async(hook, lambda: hook.aget_connection_details(CONN))["id"] == CONN
+    assert time.monotonic() - started < 1.4
+    assert settle(sim, "GET", CONN_PATH, 2) == 2
+
+
+def test_async_exhaustion_and_invalid_payload(sim: FivetranSimulator) -> None:
+    hook = make_hook(max_retries=1)
+    sim.fail_next(2, status=502)
+    with pytest.raises(RetryableAPIError) as caught:
+        run_async(hook, lambda: hook.aget_connection_details(CONN))
+    assert caught.value.status_code == 502
+    assert settle(sim, "GET", CONN_PATH, 2) == 2
+    with pytest.raises(FivetranValidationError):
+        run_async(hook, lambda: hook.aupdate_connection(CONN, sync_frequency=7))
+    assert settle(sim, "PATCH", CONN_PATH, 0) == 0
+
+
+def test_one_hook_survives_several_event_loops(sim: FivetranSimulator) -> None:
+    """Triggers may reuse a hook from another loop: the client is made again for each loop."""
+    hook = make_hook()
+    for _ in range(3):
+        assert asyncio.run(hook.aget_connection_details(CONN))["id"] == CONN  # no aclose in between
+    run_async(hook, lambda: hook.aget_connection_details(CONN))
+    assert settle(sim, "GET", CONN_PATH, 4) == 4
+
+
+def test_async_calls_on_one_loop_share_a_client(sim: FivetranSimulator) -> None:
+    hook = make_hook()
+
+    async def many() -> list[dict[str, Any]]:
+        first = await hook.aget_connection_details(CONN)
+        client = hook._async_client
+        rest = await asyncio.gather(*(hook.aget_connection_details(CONN) for _ in range(5)))
+        assert hook._async_client is client
+        return [first, *rest]
+
+    assert len(run_async(hook, many)) == 6
+    assert settle(sim, "GET", CONN_PATH, 6) == 6
