@@ -1,0 +1,396 @@
+""":class:`FivetranSimulator`: a stateful, offline Fivetran REST API on a loopback port.
+
+The simulator composes the state model (:mod:`.state`), the faults, rate limiter and request log
+(:mod:`.faults`), the HTTP layer (:mod:`.app`) and a uvicorn server in a background thread
+(:mod:`.server`). Everything a test does in Python can also be done over HTTP under ``/__admin``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from airflow_provider_fivetran_update.testing.app import SimulatorApp
+from airflow_provider_fivetran_update.testing.faults import (
+    Fault,
+    FaultQueue,
+    RateLimiter,
+    RecordedRequest,
+    RequestLog,
+)
+from airflow_provider_fivetran_update.testing.net import is_loopback
+from airflow_provider_fivetran_update.testing.server import BackgroundServer
+from airflow_provider_fivetran_update.testing.state import DEFAULT_GROUP_ID, Clock, SimulatorState
+
+__all__ = ["AIRFLOW_CONN_ENV", "FivetranSimulator"]
+
+AIRFLOW_CONN_ENV = "AIRFLOW_CONN_FIVETRAN_DEFAULT"
+
+
+class FivetranSimulator:
+    """An offline Fivetran API: ``GET``/``PATCH /v1/connections/{id}``, the list, sync and account calls.
+
+    Nothing is bound until :meth:`start` (or ``with``); connections can be added before.
+
+    :param api_key: the API key clients must send (Basic auth user).
+    :param api_secret: the API secret clients must send (Basic auth password).
+    :param host: the address to bind; only loopback unless ``allow_non_loopback``.
+    :param port: the port to bind; 0 (default) picks a free one.
+    :param clock: returns epoch seconds; :func:`time.time` by default. Pass a
+        :class:`~.state.ManualClock` for fully deterministic tests, or use :meth:`advance`.
+    :param historical_sync_seconds: simulated seconds a historical sync takes.
+    :param sync_seconds: simulated seconds an incremental sync takes.
+    :param setup_tests_seconds: real seconds a PATCH that runs setup tests takes to answer.
+    :param schedule_scale: simulated seconds per ``sync_frequency`` minute for automatic syncs of
+        ``auto`` connections; ``None`` (default): no sync ever starts by itself.
+    :param legacy_connectors_path: also serve the retired ``/v1/connectors/...`` paths (the real
+        API answers 404 there, as the simulator does by default).
+    :param seed: add the demo connections of :meth:`seed_demo` (and restore them on :meth:`reset`).
+    :param allow_non_loopback: allow ``host`` to be a non-loopback address.
+    :param timeout_keep_alive: seconds an idle keep-alive connection stays open.
+    :param log_level: uvicorn's log level.
+    :param access_log: log every request.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "sim-key",
+        api_secret: str = "sim-secret",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Clock | None = None,
+        historical_sync_seconds: float = 2.0,
+        sync_seconds: float = 1.0,
+        setup_tests_seconds: float = 0.0,
+        schedule_scale: float | None = None,
+        legacy_connectors_path: bool = False,
+        seed: bool = False,
+        allow_non_loopback: bool = False,
+        timeout_keep_alive: int = 30,
+        log_level: str = "warning",
+        access_log: bool = False,
+    ) -> None:
+        if not allow_non_loopback and not is_loopback(host):
+            raise ValueError(
+                f"The Fivetran simulator only binds to loopback addresses, not {host!r}; "
+                "pass allow_non_loopback=True to serve other machines."
+            )
+        if setup_tests_seconds < 0:
+            raise ValueError("setup_tests_seconds must be >= 0.")
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.host = host
+        self.setup_tests_seconds = setup_tests_seconds
+        self.legacy_connectors_path = legacy_connectors_path
+        self.state = SimulatorState(
+            clock=clock,
+            historical_sync_seconds=historical_sync_seconds,
+            sync_seconds=sync_seconds,
+            schedule_scale=schedule_scale,
+        )
+        self.faults = FaultQueue()
+        self.rate_limiter = RateLimiter()
+        self.request_log = RequestLog()
+        self._seeded = False
+        self._server = BackgroundServer(
+            SimulatorApp(self),
+            host=host,
+            port=port,
+            timeout_keep_alive=timeout_keep_alive,
+            log_level=log_level,
+            access_log=access_log,
+        )
+        self._port: int | None = None
+        if seed:
+            self.seed_demo()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> FivetranSimulator:
+        """Bind and serve in a background thread; returns ``self``."""
+        self._port = self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving. The state is kept, so the simulator can be started again."""
+        self._server.stop()
+        self._port = None
+
+    def __enter__(self) -> FivetranSimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._server.running
+
+    @property
+    def port(self) -> int:
+        """The bound port (only while running)."""
+        if self._port is None:
+            raise RuntimeError(
+                "The Fivetran simulator is not running; call start() or use it in a with block."
+            )
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL, for example ``http://127.0.0.1:54321`` (only while running)."""
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"http://{host}:{self.port}"
+
+    # -- Airflow -------------------------------------------------------------------------------
+
+    def airflow_connection_json(self) -> str:
+        """An Airflow connection for this simulator, as JSON (for ``AIRFLOW_CONN_FIVETRAN_DEFAULT``)."""
+        return json.dumps(
+            {"conn_type": "fivetran", "login": self.api_key, "password": self.api_secret, "host": self.url}
+        )
+
+    def airflow_env(self) -> dict[str, str]:
+        """Environment variables that point Airflow's ``fivetran_default`` at this simulator."""
+        return {AIRFLOW_CONN_ENV: self.airflow_connection_json()}
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def add_connection(
+        self,
+        connection_id: str,
+        *,
+        service: str = "postgres",
+        group_id: str = DEFAULT_GROUP_ID,
+        schema: str | None = None,
+        paused: bool = False,
+        sync_frequency: int = 360,
+        schedule_type: str = "auto",
+        setup_state: str = "connected",
+        sync_state: str | None = None,
+        daily_sync_time: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        auth: Mapping[str, Any] | None = None,
+        broken: bool = False,
+        fail_historical_sync: bool = False,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add a connection and return its API view (secrets masked).
+
+        :param connection_id: the Fivetran connection id.
+        :param service: the connector type, for example ``postgres`` or ``salesforce``.
+        :param group_id: the destination group.
+        :param schema: the schema name; ``{service}_{connection_id}`` by default.
+        :param paused: whether the connection starts paused.
+        :param sync_frequency: minutes between syncs.
+        :param schedule_type: ``auto`` or ``manual``.
+        :param setup_state: ``incomplete``, ``connected`` or ``broken``.
+        :param sync_state: the initial ``sync_state``; ``paused`` or ``scheduled`` by default.
+            ``syncing`` starts an incremental sync.
+        :param daily_sync_time: ``HH:00``, reported when ``sync_frequency`` is 1440.
+        :param config: the setup settings (secrets are stored, and masked in answers).
+        :param auth: the authorization settings (stored, never answered).
+        :param broken: setup tests of this connection fail.
+        :param fail_historical_sync: historical syncs of this connection fail.
+        :param fields: other top-level fields to report, for example ``pause_after_trial=True``.
+        """
+        return self.state.add(
+            connection_id,
+            service=service,
+            group_id=group_id,
+            schema=schema,
+            paused=paused,
+            sync_frequency=sync_frequency,
+            schedule_type=schedule_type,
+            setup_state=setup_state,
+            sync_state=sync_state,
+            daily_sync_time=daily_sync_time,
+            config=config,
+            auth=auth,
+            broken=broken,
+            fail_historical_sync=fail_historical_sync,
+            **fields,
+        )
+
+    def remove_connection(self, connection_id: str) -> None:
+        """Delete a connection; later requests for it answer 404."""
+        self.state.remove(connection_id)
+
+    def connection(self, connection_id: str) -> dict[str, Any]:
+        """The API's view of a connection (secrets masked), with the time model advanced."""
+        return self.state.view(connection_id)
+
+    def raw_connection(self, connection_id: str) -> dict[str, Any]:
+        """The stored connection without masking, with ``auth`` and the behaviour flags."""
+        return self.state.raw(connection_id)
+
+    def connection_ids(self) -> list[str]:
+        """Every connection id, sorted."""
+        return self.state.ids()
+
+    def set_status(self, connection_id: str, **status: Any) -> dict[str, Any]:
+        """Overwrite what the API reports, for example ``set_status(id, setup_state="broken")``.
+
+        Accepted: ``setup_state``, ``sync_state``, ``update_state``, ``is_historical_sync``,
+        ``schema_status``, ``tasks``, ``warnings``, ``rescheduled_for``, ``succeeded_at``,
+        ``failed_at`` (timestamps as aware datetimes, ISO strings or epoch seconds). Values hold
+        until the time model next changes them (a sync starting or ending, a pause...).
+        """
+        return self.state.set_status(connection_id, **status)
+
+    def set_behaviour(
+        self, connection_id: str, *, broken: bool | None = None, fail_historical_sync: bool | None = None
+    ) -> None:
+        """Change whether the connection's next setup tests / historical syncs fail."""
+        self.state.set_behaviour(connection_id, broken=broken, fail_historical_sync=fail_historical_sync)
+
+    def seed_demo(self) -> list[str]:
+        """Add a few demo connections and return their ids."""
+        demo: list[tuple[str, dict[str, Any]]] = [
+            (
+                "warehouse_orders",
+                {
+                    "service": "postgres",
+                    "schema": "orders",
+                    "config": {
+                        "host": "orders-db.internal",
+                        "port": 5432,
+                        "database": "orders",
+                        "user": "fivetran",
+                        "password": "demo-postgres-password",
+                        "update_method": "XMIN",
+                    },
+                },
+            ),
+            (
+                "crm_salesforce",
+                {
+                    "service": "salesforce",
+                    "schema": "salesforce",
+                    "paused": True,
+                    "sync_frequency": 60,
+                    "config": {"is_sandbox": False},
+                    "auth": {"client_access": {"client_id": "demo-client", "client_secret": "demo-secret"}},
+                },
+            ),
+            (
+                "ads_manual",
+                {
+                    "service": "google_ads",
+                    "schema": "google_ads",
+                    "schedule_type": "manual",
+                    "sync_frequency": 1440,
+                    "daily_sync_time": "03:00",
+                    "config": {"customer_id": "123-456-7890", "api_key": "demo-google-ads-key"},
+                },
+            ),
+            (
+                "legacy_mysql",
+                {
+                    "service": "mysql",
+                    "schema": "legacy_shop",
+                    "setup_state": "broken",
+                    "broken": True,
+                    "fail_historical_sync": True,
+                    "config": {"host": "legacy.internal", "port": 3306, "user": "etl", "password": "old-pw"},
+                },
+            ),
+        ]
+        for connection_id, options in demo:
+            self.add_connection(connection_id, **options)
+        self._seeded = True
+        return [connection_id for connection_id, _ in demo]
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The simulated time."""
+        return datetime.fromtimestamp(self.state.now(), UTC)
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the simulated time forward (syncs finish, scheduled syncs start) and return it."""
+        return datetime.fromtimestamp(self.state.advance(seconds), UTC)
+
+    # -- faults and limits ---------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        malformed: bool = False,
+        path: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Make the next ``n`` matching ``/v1`` requests fail; see :class:`~.faults.Fault`.
+
+        Faulted requests are recorded and change nothing, except a pure ``delay`` (a slow API),
+        which answers normally afterwards if the client is still waiting.
+        """
+        self.faults.add(
+            Fault(
+                status=status,
+                headers=dict(headers) if headers else None,
+                body=body,
+                delay=delay,
+                drop=drop,
+                malformed=malformed,
+                path=path,
+                method=method.upper() if method else None,
+            ),
+            n,
+        )
+
+    def clear_faults(self) -> None:
+        """Disarm every pending fault."""
+        self.faults.clear()
+
+    def rate_limit(self, requests: int | None, per_seconds: float = 60.0) -> None:
+        """Allow ``requests`` answers per ``per_seconds`` (simulated time), then 429; ``None`` lifts it."""
+        self.rate_limiter.configure(requests, per_seconds)
+
+    # -- request log -----------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every ``/v1`` request received so far (a copy), oldest first."""
+        return self.request_log.snapshot()
+
+    def request_count(self, method: str | None = None, path: str | None = None) -> int:
+        """How many recorded requests match ``method`` and ``path`` (exact or ``fnmatch`` pattern)."""
+        return self.request_log.count(method, path)
+
+    def clear_requests(self) -> None:
+        """Forget the recorded requests."""
+        self.request_log.clear()
+
+    def reset(self, *, seed: bool | None = None) -> None:
+        """Remove every connection, fault, limit and recorded request.
+
+        :param seed: add the demo connections again; by default, only if they were seeded before.
+        """
+        reseed = self._seeded if seed is None else seed
+        self.state.clear()
+        self.faults.clear()
+        self.rate_limiter.configure(None)
+        self.request_log.clear()
+        self._seeded = False
+        if reseed:
+            self.seed_demo()
+
+    def __repr__(self) -> str:
+        where = self.url if self._port is not None else "not running"
+        return f"<FivetranSimulator {where}, {len(self.state.ids())} connections>"
