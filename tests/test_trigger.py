@@ -1,0 +1,334 @@
+"""FivetranConnectionStateTrigger run directly on an asyncio loop against the simulator over HTTP,
+and the pure state helpers the sensor and the trigger share."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_fivetran_update.exceptions import FivetranValidationError
+from airflow_provider_fivetran_update.testing import FivetranSimulator
+from airflow_provider_fivetran_update.triggers.fivetran import (
+    SETUP_STATES,
+    SYNC_STATES,
+    FivetranConnectionStateTrigger,
+    check_connection_state,
+    describe_problems,
+    normalize_expected_states,
+)
+
+SOURCE_PASSWORD = "source-db-password-42"
+FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
+
+
+@pytest.fixture
+def sim(fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
+    return fivetran_airflow_conn
+
+
+def _trigger(connection_id: str, *, seconds: float = 30.0, **kwargs: Any) -> FivetranConnectionStateTrigger:
+    options: dict[str, Any] = {"poll_interval": 0.2, **FAST_RETRIES, **kwargs}
+    return FivetranConnectionStateTrigger(
+        connection_id=connection_id, end_time=time.time() + seconds, **options
+    )
+
+
+def _events(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]]:
+    """Run the trigger to its end and return every event's payload."""
+
+    async def collect() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def _gets(sim: FivetranSimulator, connection_id: str) -> int:
+    return sim.request_count(method="GET", path=f"/v1/connections/{connection_id}")
+
+
+# -- run() ------------------------------------------------------------------------------------------
+
+
+def test_success_after_the_state_changes_yields_exactly_one_event(sim: FivetranSimulator) -> None:
+    sim.add_connection("pg", setup_state="incomplete", config={"password": SOURCE_PASSWORD})
+
+    def connect_later() -> None:
+        while _gets(sim, "pg") < 2:
+            time.sleep(0.02)
+        sim.set_status("pg", setup_state="connected", sync_state="syncing")
+
+    thread = threading.Thread(target=connect_later, daemon=True)
+    thread.start()
+    [event] = _events(_trigger("pg", expected_sync_state=["syncing"]))
+    thread.join(5)
+
+    assert event["status"] == "success"
+    assert event["connection_id"] == "pg"
+    assert "Fivetran connection 'pg' is ready" in event["message"]
+    assert event["state"]["setup_state"] == "connected"
+    assert event["state"]["sync_state"] == "syncing"
+    assert _gets(sim, "pg") >= 3
+    payload = json.dumps(event)  # events must be JSON
+    assert SOURCE_PASSWORD not in payload
+    assert sim.api_secret not in payload
+
+
+def test_broken_yields_one_failed_event_with_the_setup_test_failures(sim: FivetranSimulator) -> None:
+    from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+
+    sim.add_connection("my", broken=True, config={"password": SOURCE_PASSWORD})
+    FivetranHook(retry_min_wait=0.01).update_connection("my", config={"password": SOURCE_PASSWORD})
+
+    [event] = _events(_trigger("my"))
+
+    assert event["status"] == "failed"
+    assert "Fivetran connection 'my' is broken" in event["message"]
+    assert "Validating credentials: Authentication failed" in event["message"]
+    assert "Warnings: setup_tests_failed: Setup tests failed" in event["message"]
+    assert event["state"]["setup_state"] == "broken"
+    assert _gets(sim, "my") == 1
+    assert SOURCE_PASSWORD not in json.dumps(event)
+
+
+def test_timeout_never_sleeps_past_end_time(sim: FivetranSimulator) -> None:
+    sim.add_connection("stuck", setup_state="incomplete")
+    trigger = _trigger("stuck", seconds=1.0, poll_interval=30)
+
+    started = time.monotonic()
+    [event] = _events(trigger)
+    elapsed = time.monotonic() - started
+
+    assert event["status"] == "timeout"
+    assert "Fivetran connection 'stuck' is not ready yet" in event["message"]
+    assert event["state"]["setup_state"] == "incomplete"
+    # A 30 s poll interval, cut to the 1 s left: one read at the start, one at end_time.
+    assert 0.9 <= elapsed < 5
+    assert _gets(sim, "stuck") == 2
+
+
+def test_end_time_already_passed_still_reads_once(sim: FivetranSimulator) -> None:
+    sim.add_connection("late")
+    [event] = _events(_trigger("late", seconds=-5))
+    assert event["status"] == "success"  # a last look before reporting a timeout
+    sim.set_status("late", setup_state="incomplete")
+    [event] = _events(_trigger("late", seconds=-5))
+    assert event["status"] == "timeout"
+
+
+def test_unknown_connection_yields_one_error_event_without_retrying(sim: FivetranSimulator) -> None:
+    [event] = _events(_trigger("does_not_exist"))
+    assert event["status"] == "error"
+    assert "does_not_exist" in event["message"]
+    assert "404" in event["message"]
+    assert event["state"] is None
+    assert _gets(sim, "does_not_exist") == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"), [(503, None), (429, {"Retry-After": "0"})], ids=["503", "429-retry-after"]
+)
+def test_transient_errors_are_retried_by_the_hook_policy(
+    sim: FivetranSimulator, status: int, headers: dict[str, str] | None
+) -> None:
+    sim.add_connection("flaky")
+    sim.fail_next(2, status=status, headers=headers)
+
+    [event] = _events(_trigger("flaky", max_retries=2))
+
+    assert event["status"] == "success"
+    assert _gets(sim, "flaky") == 3
+    assert [request.status for request in sim.requests] == [status, status, 200]
+
+
+def test_retries_exhausted_yields_one_error_event(sim: FivetranSimulator) -> None:
+    sim.add_connection("down")
+    sim.fail_next(4, status=503)
+
+    [event] = _events(_trigger("down", max_retries=2))
+
+    assert event["status"] == "error"
+    assert "503" in event["message"]
+    assert _gets(sim, "down") == 3  # the first try and max_retries=2 retries, no more
+
+
+def test_cancellation_propagates_and_stops_polling(sim: FivetranSimulator) -> None:
+    sim.add_connection("cancel_me", setup_state="incomplete")
+    trigger = _trigger("cancel_me", poll_interval=0.1)
+    events: list[Any] = []
+
+    async def main() -> None:
+        async def consume() -> None:
+            async for event in trigger.run():
+                events.append(event)
+
+        task = asyncio.create_task(consume())
+        while _gets(sim, "cancel_me") < 2:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    polled = _gets(sim, "cancel_me")
+    time.sleep(0.5)
+    assert events == []
+    assert _gets(sim, "cancel_me") == polled  # nothing polls after the cancellation
+
+
+def test_run_never_blocks_the_event_loop(sim: FivetranSimulator, caplog: pytest.LogCaptureFixture) -> None:
+    """asyncio's debug mode logs every callback that holds the loop for longer than the threshold."""
+    import httpx  # noqa: F401  # imported once per process by the hook; not what this test is about
+
+    sim.add_connection("nonblocking", setup_state="incomplete")
+    sim.fail_next(1, status=503)
+    trigger = _trigger("nonblocking", seconds=1.5, poll_interval=0.3, max_retries=1)
+
+    async def main() -> list[Any]:
+        asyncio.get_running_loop().slow_callback_duration = 0.25
+        return [event async for event in trigger.run()]
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        [event] = asyncio.run(main(), debug=True)
+
+    assert event.payload["status"] == "timeout"
+    assert _gets(sim, "nonblocking") >= 4
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()] == []
+
+
+# -- serialize() ------------------------------------------------------------------------------------
+
+
+def test_serialize_round_trip_is_json_and_rebuilds_the_same_trigger() -> None:
+    trigger = FivetranConnectionStateTrigger(
+        connection_id="pg",
+        end_time=1_900_000_000.5,
+        fivetran_conn_id="fivetran_prod",
+        expected_setup_state="connected",
+        expected_sync_state={"syncing", "scheduled"},
+        fail_on_broken=False,
+        poll_interval=15,
+        request_timeout=12,
+        max_retries=3,
+        retry_min_wait=0.5,
+        retry_max_wait=20,
+    )
+
+    classpath, kwargs = trigger.serialize()
+
+    module_name, _, class_name = classpath.rpartition(".")
+    assert getattr(importlib.import_module(module_name), class_name) is FivetranConnectionStateTrigger
+    assert json.loads(json.dumps(kwargs)) == kwargs  # JSON values only: lists, not tuples or sets
+    assert kwargs["expected_setup_state"] == ["connected"]
+    assert kwargs["expected_sync_state"] == ["scheduled", "syncing"]
+    assert kwargs["end_time"] == 1_900_000_000.5
+    rebuilt = FivetranConnectionStateTrigger(**json.loads(json.dumps(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_serialize_survives_airflow_serde() -> None:
+    """The task runner stores trigger kwargs with Airflow's serde; dag.test() decodes them the same way."""
+    serde = pytest.importorskip("airflow.sdk.serde")
+    trigger = _trigger("pg", expected_sync_state=None)
+    classpath, kwargs = trigger.serialize()
+    rebuilt = FivetranConnectionStateTrigger(**serde.deserialize(serde.serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+# -- shared state helpers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("connected", ["connected"]),
+        (" Connected ", ["connected"]),
+        ("incomplete,connected", ["incomplete", "connected"]),
+        ("incomplete, connected, incomplete,", ["incomplete", "connected"]),
+        (["broken", "connected"], ["broken", "connected"]),
+        (("connected",), ["connected"]),
+        ({"connected", "broken"}, ["broken", "connected"]),
+    ],
+)
+def test_normalize_expected_states(value: Any, expected: list[str] | None) -> None:
+    assert normalize_expected_states("expected_setup_state", value, SETUP_STATES) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("synching", "'synching' is not a Fivetran state"),
+        (["syncing", "done"], "'done' is not a Fivetran state"),
+        ("", "no state given"),
+        (" , ", "no state given"),
+        ([], "no state given"),
+        ([1], "1 is not a string"),
+        (5, "got int"),
+    ],
+)
+def test_normalize_expected_states_names_argument_and_allowed_values(value: Any, problem: str) -> None:
+    with pytest.raises(FivetranValidationError) as error:
+        normalize_expected_states("expected_sync_state", value, SYNC_STATES)
+    message = str(error.value)
+    assert "expected_sync_state" in message
+    assert problem in message
+    assert "'scheduled', 'syncing', 'paused', 'rescheduled'" in message
+
+
+def _connection(setup_state: str, sync_state: str = "scheduled", **extra: Any) -> dict[str, Any]:
+    status = {"setup_state": setup_state, "sync_state": sync_state, "tasks": [], "warnings": []}
+    status.update(extra.pop("status", {}))
+    return {"id": "c", "status": status, **extra}
+
+
+def test_check_connection_state_outcomes() -> None:
+    def outcome(
+        connection: dict[str, Any], setup: list[str] | None, sync: list[str] | None, fail: bool
+    ) -> str:
+        return check_connection_state(
+            "c", connection, expected_setup_state=setup, expected_sync_state=sync, fail_on_broken=fail
+        ).outcome
+
+    assert outcome(_connection("connected"), ["connected"], None, True) == "satisfied"
+    assert outcome(_connection("connected", "syncing"), ["connected"], ["scheduled"], True) == "waiting"
+    assert outcome(_connection("incomplete"), ["connected"], None, True) == "waiting"
+    assert outcome(_connection("broken"), ["connected"], None, True) == "broken"
+    # None means any setup state, yet a broken connection still fails while fail_on_broken is on.
+    assert outcome(_connection("broken"), None, None, True) == "broken"
+    assert outcome(_connection("broken"), None, None, False) == "satisfied"
+    assert outcome(_connection("broken"), ["connected"], None, False) == "waiting"
+    assert outcome(_connection("broken"), ["broken"], None, True) == "satisfied"
+
+
+def test_describe_problems_lists_failed_tests_tasks_and_warnings() -> None:
+    connection = _connection(
+        "broken",
+        setup_tests=[
+            {"title": "Connecting to host", "status": "PASSED", "message": ""},
+            {"title": "Validating credentials", "status": "FAILED", "message": "Bad password."},
+            {"title": "Checking permissions", "status": "SKIPPED", "message": ""},
+            {"title": "Reading schema", "status": "JOB_FAILED", "message": "Timed out."},
+        ],
+        status={
+            "tasks": [{"code": "reconnect", "message": "Reconnect", "details": "Re-authorize the source."}],
+            "warnings": [{"code": "setup_tests_failed", "message": "Setup tests failed"}],
+        },
+    )
+    text = describe_problems(connection)
+    assert text == (
+        "Failed setup tests: Validating credentials: Bad password; Reading schema: Timed out. "
+        "Tasks: reconnect: Reconnect (Re-authorize the source). "
+        "Warnings: setup_tests_failed: Setup tests failed."
+    )
+    assert describe_problems(_connection("broken")) == ""
+    message = check_connection_state(
+        "c", _connection("broken"), expected_setup_state=None, expected_sync_state=None, fail_on_broken=True
+    ).message
+    assert "Fivetran reports no failed setup test or warning" in message
