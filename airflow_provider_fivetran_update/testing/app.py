@@ -150,36 +150,43 @@ class SimulatorApp:
         request_id = uuid.uuid4().hex
         arrived = sim.state.now()
         extra_headers: dict[str, str] = {"X-Request-Id": request_id}
-        statuses: list[int] = []
+        recorded: list[RecordedRequest] = []
+        fault = sim.faults.take(method, path)
+
+        def record(status: int | None) -> None:
+            # Logged as the answer starts, before the client can see it, so that a test that has
+            # its answer also finds the request in the log.
+            if recorded:
+                return
+            item = RecordedRequest(
+                method=method,
+                path=path,
+                query=dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)),
+                headers={k: (REDACTED if k == "authorization" else v) for k, v in headers.items()},
+                json=_try_json(body),
+                status=status,
+                time=arrived,
+                request_id=request_id,
+                fault=fault.describe() if fault is not None else None,
+            )
+            recorded.append(item)
+            sim.request_log.append(item)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                statuses.append(message["status"])
+                record(message["status"])
                 added = [(name.lower().encode(), value.encode()) for name, value in extra_headers.items()]
                 message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)
 
         replay = _replay(body, receive)
-        fault = sim.faults.take(method, path)
         try:
             if fault is None:
                 await self._answer(scope, replay, send_with_headers, headers, extra_headers)
             else:
                 await self._fault(fault, scope, receive, replay, send_with_headers, headers, extra_headers)
         finally:
-            sim.request_log.append(
-                RecordedRequest(
-                    method=method,
-                    path=path,
-                    query=dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)),
-                    headers={k: (REDACTED if k == "authorization" else v) for k, v in headers.items()},
-                    json=_try_json(body),
-                    status=statuses[0] if statuses else None,
-                    time=arrived,
-                    request_id=request_id,
-                    fault=fault.describe() if fault is not None else None,
-                )
-            )
+            record(None)  # nothing was answered: a dropped connection, or the client hung up
 
     async def _answer(
         self,
