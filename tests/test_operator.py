@@ -30,6 +30,7 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 )
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.testing import FivetranSimulator
+from tests.airflow_helpers import run_dag, task_states, xcom
 
 pytestmark = pytest.mark.airflow
 
@@ -71,39 +72,7 @@ def _dag(dag_id: str, **params: Any) -> Any:
 
 
 def _run(dag: Any, **kwargs: Any) -> Any:
-    """Serialize ``dag`` into the metadata DB, run it with ``dag.test()``, return the DagRun."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=os.devnull)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag.test(logical_date=kwargs.pop("logical_date", LOGICAL_DATE), **kwargs)
-
-
-def _task_states(dag_run: Any) -> dict[tuple[str, int], str]:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
-        return {(ti.task_id, ti.map_index): str(ti.state) for ti in rows}
-
-
-def _xcom(dag_run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(
-                dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key, map_index=map_index
-            )
-            .one()
-        )
-        return XComModel.deserialize_value(row)
+    return run_dag(dag, logical_date=kwargs.pop("logical_date", LOGICAL_DATE), **kwargs)
 
 
 def _rendered_fields(dag_run: Any, task_id: str, map_index: int = -1) -> dict[str, Any]:
@@ -232,7 +201,7 @@ def test_templated_fields_render_to_api_types(airflow_db: Path, sim: FivetranSim
 
     dag_run = _run(dag)
 
-    assert _task_states(dag_run) == {("update", -1): "success", ("daily", -1): "success"}
+    assert task_states(dag_run) == {("update", -1): "success", ("daily", -1): "success"}
     # Exactly the given fields, with the API's JSON types (Jinja rendered them as strings).
     assert _patches(sim, "conn_tpl") == [{"paused": True, "sync_frequency": 60}]
     assert _patches(sim, "conn_daily") == [
@@ -242,7 +211,7 @@ def test_templated_fields_render_to_api_types(airflow_db: Path, sim: FivetranSim
     assert (state["paused"], state["sync_frequency"]) == (True, 60)
     assert sim.connection("conn_daily")["daily_sync_time"] == "07:00"
 
-    returned = _xcom(dag_run, "update")
+    returned = xcom(dag_run, "update")
     assert returned["id"] == "conn_tpl"
     assert (returned["paused"], returned["sync_frequency"]) == (True, 60)
     assert _rendered_fields(dag_run, "update")["sync_frequency"] == "60"
@@ -262,7 +231,7 @@ def test_invalid_rendered_value_fails_before_any_request(
 
     dag_run = _run(dag)
 
-    assert _task_states(dag_run) == {("update", -1): "failed", ("unknown_enum", -1): "failed"}
+    assert task_states(dag_run) == {("update", -1): "failed", ("unknown_enum", -1): "failed"}
     assert sim.request_count(method="PATCH") == 0
     assert sim.connection("conn_bad")["sync_frequency"] == 360
     output = capsys.readouterr()
@@ -278,7 +247,7 @@ def test_unknown_connection_fails_the_task(airflow_db: Path, sim: FivetranSimula
 
     dag_run = _run(dag)
 
-    assert _task_states(dag_run) == {("update", -1): "failed"}
+    assert task_states(dag_run) == {("update", -1): "failed"}
     assert sim.request_count(method="PATCH", path="/v1/connections/no_such_conn") == 1
 
 
@@ -293,14 +262,14 @@ def test_mapped_over_connection_ids(airflow_db: Path, sim: FivetranSimulator) ->
 
     dag_run = _run(dag)
 
-    assert _task_states(dag_run) == {("pause", index): "success" for index in range(3)}
+    assert task_states(dag_run) == {("pause", index): "success" for index in range(3)}
     for index, connection_id in enumerate(ids):
         assert _patches(sim, connection_id) == [{"config": {"client_id": MAPPED_CLIENT_ID}, "paused": True}]
         assert sim.connection(connection_id)["paused"] is True
-        assert _xcom(dag_run, "pause", DASHBOARD_URL_XCOM_KEY, index) == (
+        assert xcom(dag_run, "pause", DASHBOARD_URL_XCOM_KEY, index) == (
             f"https://fivetran.com/dashboard/connections/{connection_id}/status"
         )
-        assert _xcom(dag_run, "pause", map_index=index)["config"]["client_id"] == SECRET_MASK
+        assert xcom(dag_run, "pause", map_index=index)["config"]["client_id"] == SECRET_MASK
         # The mapped path renders through the unmapped operator; its secrets are masked too.
         assert _rendered_fields(dag_run, "pause", index)["config"] == {"client_id": "***"}
         assert _rendered_fields(dag_run, "pause", index)["connection_id"] == connection_id
@@ -320,7 +289,7 @@ def test_expand_kwargs(airflow_db: Path, sim: FivetranSimulator) -> None:
 
     dag_run = _run(dag)
 
-    assert _task_states(dag_run) == {("tune", index): "success" for index in range(3)}
+    assert task_states(dag_run) == {("tune", index): "success" for index in range(3)}
     assert _patches(sim, "kw_a") == [{"sync_frequency": 60}]
     assert _patches(sim, "kw_b") == [{"sync_frequency": 120}]
     assert _patches(sim, "kw_c") == [{"paused": True, "schedule_type": "manual"}]
@@ -353,7 +322,7 @@ def test_secrets_are_sent_but_never_stored_or_logged(
 
     dag_run = _run(dag)
 
-    assert _task_states(dag_run) == {("rotate", -1): "success", ("rotate_json", -1): "success"}
+    assert task_states(dag_run) == {("rotate", -1): "success", ("rotate_json", -1): "success"}
     # Fivetran gets the real values...
     assert _patches(sim, "conn_secret") == [
         {
@@ -364,7 +333,7 @@ def test_secrets_are_sent_but_never_stored_or_logged(
     assert sim.raw_connection("conn_secret")["config"]["password"] == PG_PASSWORD
 
     # ...the return value XCom (stored in the DB, shown in the UI) has them masked...
-    returned = _xcom(dag_run, "rotate")
+    returned = xcom(dag_run, "rotate")
     assert returned["config"]["host"] == "db.internal"
     assert returned["config"]["password"] == SECRET_MASK
     assert returned["config"]["consumer_key"] == SECRET_MASK
@@ -382,13 +351,13 @@ def test_secrets_are_sent_but_never_stored_or_logged(
 
     # ...the link points at the connection, and the task log shows what was sent, masked.
     url = "https://fivetran.com/dashboard/connections/conn_secret/status"
-    assert _xcom(dag_run, "rotate", DASHBOARD_URL_XCOM_KEY) == url
-    assert _xcom(dag_run, "rotate", FivetranConnectionLink().xcom_key) == url
+    assert xcom(dag_run, "rotate", DASHBOARD_URL_XCOM_KEY) == url
+    assert xcom(dag_run, "rotate", FivetranConnectionLink().xcom_key) == url
     output = capsys.readouterr()
     log = output.out + output.err
     assert "Updated Fivetran connection conn_secret" in log
     assert "setup_state=connected" in log
-    stored = repr(returned) + repr(rendered) + repr(_xcom(dag_run, "rotate_json"))
+    stored = repr(returned) + repr(rendered) + repr(xcom(dag_run, "rotate_json"))
     for secret in ALL_SECRETS[:3]:
         assert secret not in log
         assert secret not in stored

@@ -29,6 +29,7 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnectionStateSensor
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+from tests.airflow_helpers import run_dag, unique_dag_id, xcom
 
 try:
     from airflow.sdk.exceptions import TaskDeferred
@@ -59,46 +60,13 @@ def sim(airflow_db: Path, fivetran_airflow_conn: FivetranSimulator) -> FivetranS
     return fivetran_airflow_conn
 
 
-_dag_counter = iter(range(1_000_000))
-
-
 def _dag_id(name: str) -> str:
-    # Each run gets a DAG of its own, so no state of an earlier test (TIs, XComs) can leak in.
-    return f"fivetran_sensor_{name}_{next(_dag_counter)}_{int(time.time() * 1000)}"
-
-
-def _run_dag(dag: DAG) -> Any:
-    """Serialize ``dag`` into the test DB (as the DAG processor would) and run ``dag.test()``."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-    bag = DagBag(collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag.test()
+    return unique_dag_id(f"fivetran_sensor_{name}")
 
 
 def _ti(dag_run: Any, task_id: str) -> Any:
     [ti] = [ti for ti in dag_run.get_task_instances() if ti.task_id == task_id]
     return ti
-
-
-def _xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        row = session.scalars(
-            select(XComModel).where(
-                XComModel.dag_id == dag_run.dag_id,
-                XComModel.run_id == dag_run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == key,
-            )
-        ).one_or_none()
-        return None if row is None else XComModel.deserialize_value(row)
 
 
 def _reschedule_count(ti: Any) -> int:
@@ -162,16 +130,16 @@ def test_poke_mode_waits_until_the_state_is_reached(
     changer = _after_first_get(sim, "pg_orders", setup_state="connected")
     dag = _sensor_dag("poke", connection_id="pg_orders", poke_interval=0.5, timeout=120, deferrable=False)
 
-    dag_run = _run_dag(dag)
+    dag_run = run_dag(dag)
     changer.join(5)
 
     assert _ti(dag_run, "wait").state == "success"
     assert _gets(sim, "pg_orders") >= 2
-    result = _xcom(dag_run, "wait")
+    result = xcom(dag_run, "wait")
     assert set(result) == STATE_KEYS
     assert result["connection_id"] == "pg_orders"
     assert result["setup_state"] == "connected"
-    assert _xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url({"id": "pg_orders"})
+    assert xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url({"id": "pg_orders"})
     output = capfd.readouterr()
     logs = output.out + output.err
     # Each poke says what it saw and what it waits for.
@@ -197,10 +165,10 @@ def test_poke_mode_templated_states_and_comma_separated_string(sim: FivetranSimu
             timeout=60,
         )
 
-    dag_run = _run_dag(dag)
+    dag_run = run_dag(dag)
 
     assert _ti(dag_run, "wait").state == "success"
-    assert _xcom(dag_run, "wait")["sync_state"] == "paused"
+    assert xcom(dag_run, "wait")["sync_state"] == "paused"
     assert _gets(sim, "sf_crm") == 1
 
 
@@ -214,7 +182,7 @@ def test_unknown_templated_state_fails_before_any_request(sim: FivetranSimulator
         timeout=60,
     )
 
-    dag_run = _run_dag(dag)
+    dag_run = run_dag(dag)
 
     assert _ti(dag_run, "wait").state == "failed"
     assert _gets(sim, "pg_typo") == 0
@@ -257,7 +225,7 @@ def test_reschedule_mode_frees_the_slot_between_pokes(sim: FivetranSimulator) ->
         timeout=120,
     )
 
-    dag_run = _run_dag(dag)
+    dag_run = run_dag(dag)
     changer.join(5)
 
     ti = _ti(dag_run, "wait")
@@ -265,7 +233,7 @@ def test_reschedule_mode_frees_the_slot_between_pokes(sim: FivetranSimulator) ->
     assert ti.try_number == 1  # rescheduling is not a retry
     assert _reschedule_count(ti) >= 1  # the task really left the worker between pokes
     assert _gets(sim, "mysql_shop") == _reschedule_count(ti) + 1
-    result = _xcom(dag_run, "wait")
+    result = xcom(dag_run, "wait")
     assert set(result) == STATE_KEYS
     assert (result["setup_state"], result["sync_state"]) == ("connected", "syncing")
 
@@ -292,18 +260,18 @@ def test_deferrable_waits_in_the_trigger_for_a_historical_resync(
         resync >> wait
 
     with caplog.at_level("INFO"):
-        dag_run = _run_dag(dag)
+        dag_run = run_dag(dag)
 
     assert _ti(dag_run, "wait").state == "success"
     assert INLINE_TRIGGER_LOG in caplog.text  # the task deferred and its trigger ran
     # The first poke (worker) saw the sync running; the trigger polled until it ended.
     assert _gets(sim, "pg_resync") >= 2
-    result = _xcom(dag_run, "wait")
+    result = xcom(dag_run, "wait")
     assert set(result) == STATE_KEYS  # the same shape as from a poke
     assert result["sync_state"] == "scheduled"
     assert result["is_historical_sync"] is False
     assert result["succeeded_at"] is not None
-    assert _xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url({"id": "pg_resync"})
+    assert xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url({"id": "pg_resync"})
     output = capfd.readouterr()
     _assert_no_secret(sim, output.out + output.err, caplog.text, json.dumps(result))
 
@@ -315,12 +283,12 @@ def test_deferrable_already_satisfied_reads_once_and_never_defers(
     dag = _sensor_dag("ready", connection_id="pg_ready", deferrable=True, poke_interval=0.5, timeout=60)
 
     with caplog.at_level("INFO"):
-        dag_run = _run_dag(dag)
+        dag_run = run_dag(dag)
 
     assert _ti(dag_run, "wait").state == "success"
     assert _gets(sim, "pg_ready") == 1
     assert INLINE_TRIGGER_LOG not in caplog.text
-    result = _xcom(dag_run, "wait")
+    result = xcom(dag_run, "wait")
     assert set(result) == STATE_KEYS
     assert result["setup_state"] == "connected"
 
@@ -341,7 +309,7 @@ def test_timeout_while_deferred(
     )
 
     with caplog.at_level("INFO"):
-        dag_run = _run_dag(dag)
+        dag_run = run_dag(dag)
 
     ti = _ti(dag_run, "wait")
     assert INLINE_TRIGGER_LOG in caplog.text
@@ -369,7 +337,7 @@ def test_broken_connection_fails_at_once_without_retry(
     )
 
     started = time.monotonic()
-    dag_run = _run_dag(dag)
+    dag_run = run_dag(dag)
     elapsed = time.monotonic() - started
 
     ti = _ti(dag_run, "wait")
@@ -399,7 +367,7 @@ def test_broken_connection_with_soft_fail_is_skipped(sim: FivetranSimulator, def
     )
 
     started = time.monotonic()
-    dag_run = _run_dag(dag)
+    dag_run = run_dag(dag)
 
     assert _ti(dag_run, "wait").state == "skipped"
     assert time.monotonic() - started < 60
@@ -425,7 +393,7 @@ def test_broken_while_deferred_fails_the_task(
         retries=2,
     )
 
-    dag_run = _run_dag(dag)
+    dag_run = run_dag(dag)
     changer.join(5)
 
     ti = _ti(dag_run, "wait")
@@ -445,10 +413,10 @@ def test_broken_is_accepted_when_expected(sim: FivetranSimulator) -> None:
         timeout=60,
     )
 
-    dag_run = _run_dag(dag)
+    dag_run = run_dag(dag)
 
     assert _ti(dag_run, "wait").state == "success"
-    assert _xcom(dag_run, "wait")["setup_state"] == "broken"
+    assert xcom(dag_run, "wait")["setup_state"] == "broken"
 
 
 # -- the sensor hands the trigger what it needs -----------------------------------------------------
