@@ -54,6 +54,13 @@ NOT_FIELD_ARGS = {
     "max_retries",
     "retry_min_wait",
     "retry_max_wait",
+    "only_if_changed",
+    "dry_run",
+    "wait_for_completion",
+    "wait_for_state",
+    "poll_interval",
+    "timeout",
+    "deferrable",
     "kwargs",
 }
 
@@ -112,7 +119,11 @@ def test_signature_lists_every_catalogue_field_in_order() -> None:
 
 
 def test_every_field_and_the_connection_id_are_templated() -> None:
-    assert set(FivetranUpdateConnectionOperator.template_fields) == {"connection_id", *FIELD_NAMES}
+    assert set(FivetranUpdateConnectionOperator.template_fields) == {
+        "connection_id",
+        *FIELD_NAMES,
+        "wait_for_state",
+    }
     object_fields = {name for name, spec in FIELDS.items() if spec.kind == "object"}
     assert object_fields == {"config", "auth", "destination_configuration", "external_secrets_keys_config"}
     assert FivetranUpdateConnectionOperator.template_fields_renderers == dict.fromkeys(object_fields, "json")
@@ -140,6 +151,21 @@ def test_construction_does_no_io_and_accepts_jinja_text(sim: FivetranSimulator) 
         ({"connection_id": "c", "paused": True, "request_timeout": 0}, "request_timeout"),
         ({"connection_id": "c", "paused": True, "max_retries": -1}, "max_retries"),
         ({"connection_id": "c", "paused": True, "retry_min_wait": 5, "retry_max_wait": 1}, "retry_min_wait"),
+        ({"connection_id": "c", "paused": True, "wait_for_completion": True}, "is_historical_sync=True"),
+        (
+            {
+                "connection_id": "c",
+                "is_historical_sync": True,
+                "wait_for_completion": True,
+                "wait_for_state": {"sync_state": "scheduled"},
+            },
+            "not both",
+        ),
+        ({"connection_id": "c", "paused": True, "wait_for_state": {"state": "x"}}, "'setup_state' and/or"),
+        ({"connection_id": "c", "paused": True, "wait_for_state": {}}, "'setup_state' and/or"),
+        ({"connection_id": "c", "paused": True, "wait_for_state": {"sync_state": "done"}}, "not a Fivetran"),
+        ({"connection_id": "c", "paused": True, "poll_interval": 0}, "poll_interval"),
+        ({"connection_id": "c", "paused": True, "timeout": 0}, "timeout"),
     ],
 )
 def test_cheap_argument_checks_fail_at_parse_time(kwargs: dict[str, Any], message: str) -> None:

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
-from airflow_provider_fivetran_update._compat import mask_secret
-from airflow_provider_fivetran_update.exceptions import FivetranValidationError
-from airflow_provider_fivetran_update.fields import FIELD_NAMES, FIELDS, build_update_payload, coerce_value
+from airflow_provider_fivetran_update._compat import AirflowFailException, conf, mask_secret
+from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
+from airflow_provider_fivetran_update.fields import (
+    FIELD_NAMES,
+    FIELDS,
+    build_update_payload,
+    coerce_value,
+    current_value,
+)
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
-from airflow_provider_fivetran_update.redaction import redact, secret_values
+from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
+from airflow_provider_fivetran_update.triggers.fivetran import (
+    SETUP_STATES,
+    SYNC_STATES,
+    FivetranConnectionStateTrigger,
+    historical_sync_anchor,
+    is_rendered_later,
+    normalize_expected_states,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -23,10 +38,12 @@ if TYPE_CHECKING:
     from airflow_provider_fivetran_update._compat import TaskInstanceKey
 
 __all__ = [
+    "CHANGES_KEY",
     "DASHBOARD_URL_XCOM_KEY",
     "FivetranConnectionLink",
     "FivetranUpdateConnectionOperator",
     "connection_dashboard_url",
+    "plan_update",
 ]
 
 DASHBOARD_URL_XCOM_KEY = "fivetran_connection_url"
@@ -40,8 +57,101 @@ DASHBOARD_URL_XCOM_KEY = "fivetran_connection_url"
 # more values, breaks when a schema name is reused in another destination, and now only redirects.
 _DASHBOARD_URL = "https://fivetran.com/dashboard/connections/{id}/status"
 
+CHANGES_KEY = "changes"
+"""The key the operator adds to its return value with ``only_if_changed`` or ``dry_run``."""
+
 # The fields whose rendered values may carry credentials (config, auth, ...).
 _SECRET_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.may_hold_secrets)
+
+_WAIT_FOR_STATE_KEYS: Mapping[str, tuple[str, ...]] = {"setup_state": SETUP_STATES, "sync_state": SYNC_STATES}
+_DEFAULT_TIMEOUT = 7 * 24 * 60 * 60.0  # as BaseSensorOperator's: historical syncs can take days
+
+
+def _canonical(value: Any) -> str:
+    """JSON text that tells ``true`` from ``1`` and ignores key order, for comparisons."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _holds_mask(value: Any) -> bool:
+    """Whether a reported value is (or contains) a masked secret, which cannot be compared."""
+    if isinstance(value, Mapping):
+        return any(_holds_mask(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_mask(item) for item in value)
+    return isinstance(value, str) and value == SECRET_MASK
+
+
+def _same_value(name: str, wanted: Any, current: Any) -> bool:
+    if current is None or _holds_mask(current):
+        return False
+    spec = FIELDS[name]
+    if spec.allowed is not None and isinstance(wanted, str) and isinstance(current, str):
+        return wanted.casefold() == current.casefold()
+    return _canonical(wanted) == _canonical(current)
+
+
+def plan_update(
+    payload: Mapping[str, Any], connection: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Split a validated update into what differs from a connection's current settings.
+
+    Each field of ``payload`` is compared with what ``GET /v1/connections/{id}`` reported
+    (:func:`~airflow_provider_fivetran_update.fields.current_value`, which follows ``status`` for
+    ``is_historical_sync`` and ``schema_status``):
+
+    * a field the GET does not report (``auth``, ``external_secrets_keys_config``) counts as
+      changed: it cannot be compared;
+    * an object field (``config``, ``destination_configuration``) is compared key by key, only
+      for the keys given, and only the keys that differ are sent (Fivetran changes only the keys
+      it receives); a key whose reported value is masked (``"******"``, a secret) counts as
+      changed;
+    * enumerations are compared case-insensitively; everything else as JSON (``true`` is not ``1``);
+    * ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` only steer the setup
+      tests of an update: they are sent along when some other field is sent, and dropped (with
+      the update) when nothing else differs.
+
+    :param payload: the output of :func:`~airflow_provider_fivetran_update.fields.build_update_payload`.
+    :param connection: the ``data`` of ``GET /v1/connections/{id}`` (secrets masked).
+    :return: ``(to_send, changes)``: the body to PATCH (empty when nothing differs), and for each
+        field sent ``{"from": reported value, "to": new value}`` with secrets masked (``from`` is
+        ``None`` for a field the GET does not report).
+    """
+    persistent: dict[str, Any] = {}
+    changes: dict[str, dict[str, Any]] = {}
+    for name, wanted in payload.items():
+        spec = FIELDS[name]
+        if not spec.persistent:
+            continue
+        current = current_value(name, connection) if spec.status_path else None
+        if spec.kind == "object" and spec.status_path:
+            reported = current if isinstance(current, Mapping) else {}
+            differing = {
+                key: item
+                for key, item in wanted.items()
+                if key not in reported or not _same_value(name, item, reported[key])
+            }
+            if differing:
+                persistent[name] = differing
+                changes[name] = {"from": {key: reported.get(key) for key in differing}, "to": differing}
+        elif not spec.status_path or not _same_value(name, wanted, current):
+            persistent[name] = wanted
+            changes[name] = {"from": current, "to": wanted}
+    if not persistent:
+        return {}, {}
+    # The setup-test switches ride along with whatever is sent, in catalogue order.
+    to_send = {
+        name: persistent.get(name, value)
+        for name, value in payload.items()
+        if name in persistent or not FIELDS[name].persistent
+    }
+    masked = {
+        name: {
+            side: redact({name: value})[name] if FIELDS[name].may_hold_secrets else value
+            for side, value in change.items()
+        }
+        for name, change in changes.items()
+    }
+    return to_send, masked
 
 
 def connection_dashboard_url(data: Mapping[str, Any]) -> str:
@@ -91,6 +201,48 @@ class FivetranUpdateConnectionOperator(BaseOperator):
     The operator returns the connection's ``data`` after the update, with secrets masked, and pushes
     the dashboard URL that the "Fivetran" extra link opens.
 
+    **Change-only updates.** With ``only_if_changed=True`` the operator first reads the connection
+    (one GET) and sends only the fields whose values differ (see :func:`plan_update` for how each
+    kind of field is compared; fields Fivetran does not report, and masked secrets, count as
+    changed). When nothing differs no PATCH is sent at all, and the setup-test switches
+    (``run_setup_tests``, ``trust_*``) are not sent either. With ``dry_run=True`` it does the same
+    GET and comparison and sends nothing: a safe first run of a new DAG.
+
+    **Waiting.** ``wait_for_completion=True`` (with ``is_historical_sync=True``) keeps the task
+    running until the historical sync the update requested has ended; ``wait_for_state`` (a dict
+    with ``"setup_state"`` and/or ``"sync_state"``, each a state, a list or a comma-separated
+    string) until the connection is in that state, as
+    :class:`~airflow_provider_fivetran_update.sensors.fivetran.FivetranConnectionStateSensor`
+    would wait. The wait polls every ``poll_interval`` seconds, in the worker or, with
+    ``deferrable=True``, in the triggerer (the same
+    :class:`~airflow_provider_fivetran_update.triggers.fivetran.FivetranConnectionStateTrigger` and
+    the same state checks as the sensor). It ends when the state is reached, fails the task at
+    once (no retry) when the connection is broken, the historical sync failed (the error carries
+    Fivetran's status tasks and warnings) or ``timeout`` seconds have passed, and fails with a
+    retryable error when Fivetran cannot be read.
+
+    A historical sync has ended when Fivetran reports a ``succeeded_at`` (or ``failed_at``) later
+    than the moment of the request, ``status.is_historical_sync`` false and a ``sync_state`` other
+    than ``syncing``. The moment is fixed once, just before the PATCH is sent, and carried to the
+    trigger; Fivetran's own earlier timestamps and a one-minute clock-skew allowance take part (see
+    :func:`~airflow_provider_fivetran_update.triggers.fivetran.historical_sync_anchor`). Timestamps
+    decide, not having seen ``syncing``, so a sync that ends between two polls is not missed.
+
+    **Retries never request a second historical sync.** Requesting one while another is pending
+    or running makes Fivetran start it over. So on a retry (``try_number`` > 1, including a task
+    cleared by hand) with ``is_historical_sync=True``, the operator reads the connection first:
+    when Fivetran still reports ``status.is_historical_sync`` true, that field is not sent again
+    and the task waits for the pending sync. ``only_if_changed=True`` does the same on every try.
+    (A retry that starts after the first try's sync has already ended does request a new one:
+    Fivetran keeps no trace that would tell it apart from an older sync.)
+
+    **Return value.** Without ``only_if_changed``, ``dry_run`` and waiting, exactly as before: the
+    connection's ``data`` from the PATCH answer, secrets masked. With ``only_if_changed`` or
+    ``dry_run`` the same ``data`` (the GET answer when nothing was sent) plus a ``"changes"`` key,
+    ``{"sync_frequency": {"from": 360, "to": 60}}``: the fields sent (in a dry run, the fields
+    that would be sent), secrets masked; ``{}`` when nothing differs. After a wait, ``data`` is the
+    last answer read while waiting, so it shows the state the wait ended in.
+
     .. seealso::
         Fivetran's API reference: https://fivetran.com/docs/rest-api/api-reference/connections/modify-connection
 
@@ -125,6 +277,20 @@ class FivetranUpdateConnectionOperator(BaseOperator):
         ``{"virtual_warehouse": "..."}`` for Snowflake.
     :param external_secrets_manager_id: the external secrets manager the connection reads from.
     :param external_secrets_keys_config: which secrets of the external secrets manager to use.
+    :param only_if_changed: read the connection first and send only the fields that differ;
+        send nothing when nothing differs.
+    :param dry_run: read the connection, log and return what would change, and send nothing
+        (never waits).
+    :param wait_for_completion: wait until the historical sync requested with
+        ``is_historical_sync=True`` has ended (when ``is_historical_sync`` renders to false, there
+        is nothing to wait for). Not together with ``wait_for_state``.
+    :param wait_for_state: wait until the connection is in these states, e.g.
+        ``{"setup_state": "connected", "sync_state": "scheduled"}``; a missing key accepts any
+        value (a broken connection still fails unless ``"broken"`` is listed). Templated.
+    :param poll_interval: seconds between two reads of the connection while waiting.
+    :param timeout: seconds to wait at most, counted from the update; then the task fails.
+    :param deferrable: wait in the triggerer instead of a worker slot. Defaults to the
+        ``[operators] default_deferrable`` option.
     :param request_timeout: seconds to wait for Fivetran's answer to one request.
     :param max_retries: how often the hook retries a request Fivetran answered with 429 or 5xx, or did
         not answer, within one task try (Airflow's own ``retries`` then retry the whole task).
@@ -133,7 +299,7 @@ class FivetranUpdateConnectionOperator(BaseOperator):
     """
 
     # The catalogue is the one list of fields: adding a field there makes it templated here.
-    template_fields: Sequence[str] = ("connection_id", *FIELD_NAMES)
+    template_fields: Sequence[str] = ("connection_id", *FIELD_NAMES, "wait_for_state")
     template_fields_renderers = {
         "config": "json",
         "auth": "json",
@@ -169,6 +335,13 @@ class FivetranUpdateConnectionOperator(BaseOperator):
         destination_configuration: dict[str, Any] | str | None = None,
         external_secrets_manager_id: str | None = None,
         external_secrets_keys_config: dict[str, Any] | str | None = None,
+        only_if_changed: bool = False,
+        dry_run: bool = False,
+        wait_for_completion: bool = False,
+        wait_for_state: Mapping[str, str | Collection[str] | None] | None = None,
+        poll_interval: float = 60.0,
+        timeout: float = _DEFAULT_TIMEOUT,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         request_timeout: float = 30.0,
         max_retries: int = 5,
         retry_min_wait: float = 1.0,
@@ -201,10 +374,62 @@ class FivetranUpdateConnectionOperator(BaseOperator):
             raise ValueError(
                 f"{self.task_id}: nothing to update; pass at least one of: {', '.join(FIELD_NAMES)}."
             )
+        if wait_for_completion and wait_for_state is not None:
+            raise ValueError(
+                f"{self.task_id}: pass wait_for_completion or wait_for_state, not both; a finished "
+                "historical sync already leaves the connection out of 'syncing'."
+            )
+        if wait_for_completion and is_historical_sync is None:
+            raise ValueError(
+                f"{self.task_id}: wait_for_completion waits for the historical sync this update "
+                "requests; pass is_historical_sync=True (or use wait_for_state)."
+            )
+        if wait_for_state is not None:
+            self._check_wait_for_state(wait_for_state)
+        if poll_interval <= 0:
+            raise ValueError(f"{self.task_id}: poll_interval must be positive, got {poll_interval}.")
+        if timeout <= 0:
+            raise ValueError(f"{self.task_id}: timeout must be a positive number of seconds, got {timeout}.")
+        self.only_if_changed = only_if_changed
+        # BaseOperator.dry_run() is a method (render only); the flag must not shadow it.
+        self.is_dry_run = dry_run
+        self.wait_for_completion = wait_for_completion
+        self.wait_for_state = wait_for_state
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.deferrable = deferrable
         self.request_timeout = request_timeout
         self.max_retries = max_retries
         self.retry_min_wait = retry_min_wait
         self.retry_max_wait = retry_max_wait
+
+    def _check_wait_for_state(self, value: Any) -> None:
+        """Check ``wait_for_state``'s shape now, and its states when they are not templated."""
+        if is_rendered_later(value) and not isinstance(value, Mapping):
+            return  # an XComArg or a template rendering to a dict: checked in execute()
+        if not isinstance(value, Mapping) or not value or set(value) - set(_WAIT_FOR_STATE_KEYS):
+            raise ValueError(
+                f"{self.task_id}: wait_for_state must be a dict with 'setup_state' and/or 'sync_state',"
+                f" got {value!r}."
+            )
+        for key, item in value.items():
+            if not is_rendered_later(item):
+                normalize_expected_states(f"wait_for_state[{key!r}]", item, _WAIT_FOR_STATE_KEYS[key])
+
+    def _expected_states(self) -> tuple[list[str] | None, list[str] | None]:
+        """The rendered ``wait_for_state``, validated: accepted setup and sync states."""
+        value = self.wait_for_state
+        if not isinstance(value, Mapping) or not value or set(value) - set(_WAIT_FOR_STATE_KEYS):
+            raise FivetranValidationError(
+                "wait_for_state",
+                f"expected a dict with 'setup_state' and/or 'sync_state', got {value!r}.",
+                tuple(_WAIT_FOR_STATE_KEYS),
+            )
+        setup_state, sync_state = (
+            normalize_expected_states(f"wait_for_state[{key!r}]", value.get(key), allowed)
+            for key, allowed in _WAIT_FOR_STATE_KEYS.items()
+        )
+        return setup_state, sync_state
 
     @cached_property
     def hook(self) -> FivetranHook:
@@ -257,7 +482,7 @@ class FivetranUpdateConnectionOperator(BaseOperator):
             mask_secret(secret)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Validate the rendered fields, send the update, and return the connection with secrets masked."""
+        """Validate, compare (when asked), send the update, wait (when asked); see the class doc."""
         if not isinstance(self.connection_id, str) or not self.connection_id.strip():
             raise FivetranValidationError(
                 "connection_id",
@@ -267,20 +492,195 @@ class FivetranUpdateConnectionOperator(BaseOperator):
         # Rendering registered these already; this covers an execute() called without rendering.
         for secret in secret_values(payload):
             mask_secret(secret)
-        data = self.hook.update_connection(self.connection_id, **payload)
+        expected = self._expected_states() if self.wait_for_state is not None else None
+        resync_requested = payload.get("is_historical_sync") is True
+        ti = context["ti"]
+        retry = int(getattr(ti, "try_number", 1) or 1) > 1
+
+        to_send: dict[str, Any] = payload
+        current: dict[str, Any] | None = None
+        changes: dict[str, dict[str, Any]] | None = None
+        if self.only_if_changed or self.is_dry_run or (retry and resync_requested):
+            current = self.hook.get_connection_details(self.connection_id)
+            if self.only_if_changed or self.is_dry_run:
+                to_send, changes = plan_update(payload, current)
+                self._log_plan(payload, to_send, changes)
+            elif current_value("is_historical_sync", current) is True:
+                to_send = self._without_pending_resync(payload)
+        ti.xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id}))
+
+        if self.is_dry_run:
+            assert current is not None and changes is not None
+            self.log.info(
+                "Dry run: Fivetran connection %s was not changed%s.",
+                self.connection_id,
+                f"; an update would send {json.dumps(redact(to_send), sort_keys=True)}" if to_send else "",
+            )
+            return self._result(current, changes)
+
+        requested_at: float | None = None
+        if to_send:
+            # Read before the request leaves: a sync cannot end before it was requested.
+            requested_at = time.time()
+            data = self.hook.update_connection(self.connection_id, **to_send)
+            self._log_update(to_send, data)
+        else:
+            assert current is not None
+            data = current
+
+        if self.wait_for_completion:
+            if not resync_requested:
+                self.log.info("is_historical_sync is not true: there is no historical sync to wait for.")
+                return self._result(data, changes)
+            completed_after = historical_sync_anchor(
+                current,
+                data,
+                requested_at=requested_at if "is_historical_sync" in to_send else None,
+            )
+            if data.get("paused") is True or data.get("schedule_type") == "manual":
+                self.log.warning(
+                    "Fivetran connection %s is %s: its historical sync starts only when it is %s. "
+                    "This task waits until then, or until its timeout.",
+                    self.connection_id,
+                    "paused" if data.get("paused") is True else "on a manual schedule",
+                    "resumed" if data.get("paused") is True else "synced (POST /sync)",
+                )
+            trigger = self._trigger(completed_after=completed_after)
+        elif expected is not None:
+            trigger = self._trigger(expected_setup_state=expected[0], expected_sync_state=expected[1])
+        else:
+            return self._result(data, changes)
+        return self._wait(trigger, data, changes)
+
+    def _without_pending_resync(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The payload of a retry, without the historical sync Fivetran still reports pending."""
+        self.log.info(
+            "This is a retry, and Fivetran connection %s still reports a historical sync pending or "
+            "running (status.is_historical_sync is true), likely the one an earlier try requested. "
+            "is_historical_sync is not sent again: that would make Fivetran start it over.",
+            self.connection_id,
+        )
+        rest = {name: value for name, value in payload.items() if name != "is_historical_sync"}
+        return rest if any(FIELDS[name].persistent for name in rest) else {}
+
+    def _log_plan(
+        self, payload: Mapping[str, Any], to_send: Mapping[str, Any], changes: Mapping[str, Any]
+    ) -> None:
+        if changes:
+            self.log.info(
+                "Fivetran connection %s: %d field(s) differ from the requested values: %s",
+                self.connection_id,
+                len(changes),
+                json.dumps(changes, sort_keys=True, default=str),
+            )
+        else:
+            self.log.info(
+                "Fivetran connection %s already has every requested value; no update is needed.",
+                self.connection_id,
+            )
+        dropped = [name for name in payload if not FIELDS[name].persistent and name not in to_send]
+        if dropped:
+            self.log.info(
+                "Not sent: %s (they only steer the setup tests of an update, and nothing else changes).",
+                ", ".join(dropped),
+            )
+
+    def _log_update(self, sent: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         status = data.get("status") or {}
         self.log.info(
             "Updated Fivetran connection %s with %s; now paused=%s, sync_frequency=%s, setup_state=%s, "
             "sync_state=%s.",
             self.connection_id,
-            json.dumps(redact(payload), sort_keys=True, default=str),
+            json.dumps(redact(sent), sort_keys=True, default=str),
             data.get("paused"),
             data.get("sync_frequency"),
             status.get("setup_state"),
             status.get("sync_state"),
         )
-        url = connection_dashboard_url({"id": self.connection_id, **data})
-        context["ti"].xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=url)
+
+    @staticmethod
+    def _result(data: Mapping[str, Any], changes: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
         # The hook already masks secrets; masking again costs nothing and keeps the XCom (stored in
         # the metadata database and shown in the UI) safe whatever the hook returns.
-        return redact(data)
+        result = redact(data)
+        if changes is not None:
+            result[CHANGES_KEY] = changes
+        return result
+
+    def _trigger(self, **mode: Any) -> FivetranConnectionStateTrigger:
+        """The trigger (or, when not deferrable, the checker) of this task's wait."""
+        return FivetranConnectionStateTrigger(
+            connection_id=self.connection_id,
+            end_time=time.time() + self.timeout,
+            fivetran_conn_id=self.fivetran_conn_id,
+            fail_on_broken=True,
+            poll_interval=self.poll_interval,
+            request_timeout=self.request_timeout,
+            max_retries=self.max_retries,
+            retry_min_wait=self.retry_min_wait,
+            retry_max_wait=self.retry_max_wait,
+            **mode,
+        )
+
+    def _wait(
+        self,
+        trigger: FivetranConnectionStateTrigger,
+        connection: dict[str, Any],
+        changes: dict[str, dict[str, Any]] | None,
+    ) -> dict[str, Any]:
+        """Wait in the worker, or defer to ``trigger``; the first check reuses the last answer."""
+        while True:
+            check = trigger.check(connection)
+            self.log.info("%s", check.message)
+            if check.outcome == "satisfied":
+                return self._result(connection, changes)
+            if check.outcome in ("broken", "failed"):
+                raise AirflowFailException(check.message)
+            remaining = trigger.end_time - time.time()
+            if remaining <= 0:
+                raise AirflowFailException(self._timeout_message(check.message))
+            if self.deferrable:
+                self.defer(
+                    trigger=trigger,
+                    method_name="execute_complete",
+                    kwargs={"changes": changes},
+                    timeout=self.execution_timeout,
+                )
+            time.sleep(min(self.poll_interval, remaining))
+            connection = self.hook.get_connection_details(self.connection_id)
+
+    def _timeout_message(self, last: str) -> str:
+        text = f"Timed out after {self.timeout:g} s waiting: {last}"
+        if self.wait_for_completion:
+            text += (
+                " The historical sync may still be running in Fivetran; clearing this task waits for "
+                "it again without requesting another one."
+            )
+        return text
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        changes: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Resume after the trigger: return the connection on success, raise on anything else.
+
+        ``failed`` (broken connection, failed historical sync) and ``timeout`` raise
+        :class:`AirflowFailException` (no retry); ``error`` raises
+        :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`, which Airflow retries.
+        """
+        if not event or "status" not in event:
+            raise FivetranError(
+                f"The trigger for Fivetran connection {self.connection_id!r} ended without an event."
+            )
+        status, message = event["status"], str(event.get("message", ""))
+        if status == "success":
+            self.log.info("%s", message)
+            connection = event.get("connection") or event.get("state") or {}
+            return self._result(connection, changes)
+        if status == "timeout":
+            raise AirflowFailException(self._timeout_message(message))
+        if status == "failed":
+            raise AirflowFailException(message)
+        raise FivetranError(message)

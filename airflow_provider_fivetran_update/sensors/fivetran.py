@@ -26,6 +26,7 @@ from airflow_provider_fivetran_update.triggers.fivetran import (
     SYNC_STATES,
     FivetranConnectionStateTrigger,
     check_connection_state,
+    is_rendered_later,
     normalize_expected_states,
 )
 
@@ -33,17 +34,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["FivetranConnectionStateSensor"]
-
-
-def _is_rendered_later(value: Any) -> bool:
-    """Whether ``value`` can only be checked after rendering (Jinja text, an XComArg, ...)."""
-    if value is None:
-        return False
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return any(_is_rendered_later(item) for item in value)
-    return True
 
 
 class FivetranConnectionStateSensor(BaseSensorOperator):
@@ -139,7 +129,7 @@ class FivetranConnectionStateSensor(BaseSensorOperator):
             ("expected_setup_state", expected_setup_state, SETUP_STATES),
             ("expected_sync_state", expected_sync_state, SYNC_STATES),
         ):
-            if not _is_rendered_later(value):
+            if not is_rendered_later(value):
                 normalize_expected_states(argument, value, allowed)
         self.connection_id = connection_id
         self.fivetran_conn_id = fivetran_conn_id

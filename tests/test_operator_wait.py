@@ -1,0 +1,466 @@
+"""FivetranUpdateConnectionOperator: change-only updates, dry runs, and waiting after the update.
+
+The pure pieces (the plan of a change-only update, the historical-sync verdict, the trigger in its
+historical sync mode) run directly; the operator runs under real Airflow (``dag.test()``, which runs
+deferred tasks' triggers inline) against the simulator. Each Airflow run holds several tasks, one
+per case, to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+
+from airflow_provider_fivetran_update.operators.fivetran import (
+    CHANGES_KEY,
+    FivetranUpdateConnectionOperator,
+    plan_update,
+)
+from airflow_provider_fivetran_update.redaction import SECRET_MASK
+from airflow_provider_fivetran_update.testing import FivetranSimulator
+from airflow_provider_fivetran_update.testing.state import format_timestamp
+from airflow_provider_fivetran_update.triggers.fivetran import (
+    CLOCK_SKEW_ALLOWANCE,
+    FivetranConnectionStateTrigger,
+    check_historical_sync,
+    historical_sync_anchor,
+)
+from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+
+PG_PASSWORD = "pg-password-w41t"
+NEW_PASSWORD = "pg-password-n3w"
+INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
+FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
+
+
+def _ts(epoch: float) -> str:
+    return format_timestamp(epoch) or ""
+
+
+# -- plan_update: what a change-only update sends ---------------------------------------------------
+
+CURRENT = {
+    "id": "c",
+    "paused": False,
+    "sync_frequency": 360,
+    "schedule_type": "auto",
+    "config": {"host": "db.internal", "port": 5432, "password": SECRET_MASK},
+    "status": {"is_historical_sync": False, "schema_status": "ready"},
+}
+
+
+def test_plan_sends_only_what_differs_and_masks_secrets_in_the_diff() -> None:
+    payload = {
+        "config": {"host": "db2.internal", "port": 5432, "password": NEW_PASSWORD},
+        "paused": False,
+        "sync_frequency": 60,
+        "schema_status": "ready",
+        "run_setup_tests": True,
+    }
+    to_send, changes = plan_update(payload, CURRENT)
+
+    # Unchanged keys of config and unchanged fields stay out; the masked password cannot be compared.
+    assert to_send == {
+        "config": {"host": "db2.internal", "password": NEW_PASSWORD},
+        "sync_frequency": 60,
+        "run_setup_tests": True,
+    }
+    assert changes == {
+        "config": {
+            "from": {"host": "db.internal", "password": SECRET_MASK},
+            "to": {"host": "db2.internal", "password": SECRET_MASK},
+        },
+        "sync_frequency": {"from": 360, "to": 60},
+    }
+    assert NEW_PASSWORD not in json.dumps(changes)
+
+
+def test_plan_with_nothing_different_sends_nothing_not_even_setup_tests() -> None:
+    payload = {
+        "paused": False,
+        "schema_status": "READY",
+        "is_historical_sync": False,
+        "run_setup_tests": True,
+    }
+    assert plan_update(payload, CURRENT) == ({}, {})
+
+
+def test_plan_compares_status_fields_and_counts_unreported_fields_as_changed() -> None:
+    pending = {**CURRENT, "status": {"is_historical_sync": True}}
+    assert plan_update({"is_historical_sync": True}, pending) == ({}, {})
+    assert plan_update({"is_historical_sync": True}, CURRENT)[1] == {
+        "is_historical_sync": {"from": False, "to": True}
+    }
+    # auth is never reported by a GET: always sent, "from" unknown, value masked.
+    to_send, changes = plan_update({"auth": {"client_secret": "s3cr3t"}}, CURRENT)
+    assert to_send == {"auth": {"client_secret": "s3cr3t"}}
+    assert changes == {"auth": {"from": None, "to": {"client_secret": SECRET_MASK}}}
+    # A JSON true is not the number 1.
+    assert plan_update({"paused": True}, {"paused": 1})[0] == {"paused": True}
+
+
+# -- the historical-sync verdict ------------------------------------------------------------------
+
+
+def _conn(
+    sync_state: str, historical: bool, succeeded: float | None, failed: float | None, **status: Any
+) -> Any:
+    return {
+        "id": "c",
+        "succeeded_at": None if succeeded is None else _ts(succeeded),
+        "failed_at": None if failed is None else _ts(failed),
+        "status": {
+            "setup_state": "connected",
+            "sync_state": sync_state,
+            "is_historical_sync": historical,
+            **status,
+        },
+    }
+
+
+def test_check_historical_sync_rests_on_timestamps() -> None:
+    anchor = 1_800_000_000.0
+
+    def outcome(connection: Any) -> str:
+        return check_historical_sync("c", connection, completed_after=anchor).outcome
+
+    assert outcome(_conn("syncing", True, anchor - 100, None)) == "waiting"
+    # Ended between two reads (never seen syncing): the timestamp is enough.
+    assert outcome(_conn("scheduled", False, anchor + 5, None)) == "satisfied"
+    # An older success, or a new one while the flag is still up or a sync still runs, is not the end.
+    assert outcome(_conn("scheduled", False, anchor - 1, None)) == "waiting"
+    assert outcome(_conn("scheduled", True, anchor + 5, None)) == "waiting"
+    assert outcome(_conn("syncing", False, anchor + 5, None)) == "waiting"
+    # Failure: a newer failed_at; the later of the two timestamps wins.
+    failed = _conn(
+        "scheduled",
+        False,
+        anchor - 100,
+        anchor + 5,
+        tasks=[{"code": "sync_failed", "message": "Historical sync failed", "details": "Disk full."}],
+        warnings=[{"code": "slow_source", "message": "The source is slow"}],
+    )
+    check = check_historical_sync("c", failed, completed_after=anchor)
+    assert check.outcome == "failed"
+    assert "Tasks: sync_failed: Historical sync failed (Disk full)" in check.message
+    assert "Warnings: slow_source: The source is slow" in check.message
+    assert outcome(_conn("scheduled", False, anchor + 9, anchor + 5)) == "satisfied"
+    assert outcome(_conn("syncing", True, None, anchor + 5)) == "waiting"
+    broken = _conn("scheduled", True, None, None, setup_state="broken")
+    assert outcome(broken) == "broken"
+
+
+def test_anchor_takes_the_latest_of_fivetrans_timestamps_and_the_request_minus_skew() -> None:
+    requested = 1_800_000_000.0
+    before = _conn("scheduled", False, requested - 10, requested - 500)
+    assert historical_sync_anchor(before, None, requested_at=requested) == requested - 10
+    assert historical_sync_anchor({}, requested_at=requested) == requested - CLOCK_SKEW_ALLOWANCE
+    # A pending sync the task did not request: Fivetran's timestamps alone, never below 0.
+    assert historical_sync_anchor(before, requested_at=None) == requested - 10
+    assert historical_sync_anchor(_conn("syncing", True, None, None), requested_at=None) == 0.0
+
+
+# -- the trigger in historical sync mode, over HTTP -------------------------------------------------
+
+
+@pytest.fixture
+def sim_fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
+    with FivetranSimulator(historical_sync_seconds=0.3) as simulator:
+        for name, value in simulator.airflow_env().items():
+            monkeypatch.setenv(name, value)
+        yield simulator
+
+
+def _run_trigger(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]]:
+    async def collect() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim_fast: FivetranSimulator) -> None:
+    from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+
+    sim_fast.add_connection("ok", config={"password": PG_PASSWORD})
+    sim_fast.add_connection("bad", fail_historical_sync=True)
+    events = {}
+    for connection_id in ("ok", "bad"):
+        requested_at = time.time()
+        data = FivetranHook(**FAST).update_connection(connection_id, is_historical_sync=True)
+        trigger = FivetranConnectionStateTrigger(
+            connection_id=connection_id,
+            end_time=time.time() + 30,
+            poll_interval=1.0,  # longer than the sync: it ends between two reads
+            completed_after=historical_sync_anchor(data, requested_at=requested_at),
+            **FAST,
+        )
+        _, kwargs = trigger.serialize()
+        assert json.loads(json.dumps(kwargs)) == kwargs
+        rebuilt = FivetranConnectionStateTrigger(**kwargs)
+        assert rebuilt.completed_after == trigger.completed_after
+        [events[connection_id]] = _run_trigger(rebuilt)
+
+    assert events["ok"]["status"] == "success"
+    assert events["ok"]["state"]["is_historical_sync"] is False
+    assert events["ok"]["connection"]["config"]["password"] == SECRET_MASK
+    assert PG_PASSWORD not in json.dumps(events["ok"])
+    assert events["bad"]["status"] == "failed"
+    assert "Historical sync failed" in events["bad"]["message"]
+    # One read while syncing, one after the poll interval: the sync ended unseen in between.
+    assert sim_fast.request_count(method="GET", path="/v1/connections/ok") == 2
+
+
+# -- under Airflow ------------------------------------------------------------------------------
+
+
+def _sim_env(simulator: FivetranSimulator, monkeypatch: pytest.MonkeyPatch) -> FivetranSimulator:
+    for name, value in simulator.airflow_env().items():
+        monkeypatch.setenv(name, value)
+    return simulator
+
+
+@pytest.fixture
+def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
+    with FivetranSimulator(historical_sync_seconds=1.0) as simulator:
+        yield _sim_env(simulator, monkeypatch)
+
+
+def _dag(name: str) -> Any:
+    from airflow.sdk import DAG
+
+    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
+
+
+def _count(sim: FivetranSimulator, method: str, connection_id: str) -> int:
+    return sim.request_count(method=method, path=f"/v1/connections/{connection_id}")
+
+
+def _patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
+    path = f"/v1/connections/{connection_id}"
+    return [r.json for r in sim.requests if r.method == "PATCH" and r.path == path]
+
+
+@pytest.mark.airflow
+def test_change_only_updates_and_dry_run(
+    sim: FivetranSimulator, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = {"host": "db.internal", "port": 5432, "password": PG_PASSWORD}
+    for connection_id in ("same", "partial", "dry", "pause"):
+        sim.add_connection(connection_id, sync_frequency=360, config=config)
+    with _dag("change_only") as dag:
+        FivetranUpdateConnectionOperator(
+            task_id="same",
+            connection_id="same",
+            only_if_changed=True,
+            sync_frequency="360",
+            paused=False,
+            config={"host": "db.internal"},
+            run_setup_tests=True,
+        )
+        FivetranUpdateConnectionOperator(
+            task_id="partial",
+            connection_id="partial",
+            only_if_changed=True,
+            sync_frequency=60,
+            paused=False,
+            config={"host": "db.internal", "port": 5433, "password": NEW_PASSWORD},
+        )
+        FivetranUpdateConnectionOperator(
+            task_id="dry", connection_id="dry", dry_run=True, sync_frequency=60, paused=False
+        )
+        FivetranUpdateConnectionOperator(
+            task_id="pause",
+            connection_id="pause",
+            only_if_changed=True,
+            paused=True,
+            wait_for_state={"setup_state": "connected", "sync_state": "paused"},
+        )
+
+    with caplog.at_level("INFO"):
+        dag_run = run_dag(dag)
+
+    assert set(task_states(dag_run).values()) == {"success"}
+    # Nothing differs: exactly one GET, no PATCH, the data plus an empty diff.
+    assert (_count(sim, "GET", "same"), _count(sim, "PATCH", "same")) == (1, 0)
+    same = xcom(dag_run, "same")
+    assert same[CHANGES_KEY] == {}
+    assert same["sync_frequency"] == 360
+    # Partial: only the differing fields and config keys (the masked password counts as changed).
+    assert _patches(sim, "partial") == [
+        {"config": {"port": 5433, "password": NEW_PASSWORD}, "sync_frequency": 60}
+    ]
+    partial = xcom(dag_run, "partial")
+    assert partial[CHANGES_KEY] == {
+        "config": {
+            "from": {"port": 5432, "password": SECRET_MASK},
+            "to": {"port": 5433, "password": SECRET_MASK},
+        },
+        "sync_frequency": {"from": 360, "to": 60},
+    }
+    assert partial["sync_frequency"] == 60  # the PATCH answer
+    # Dry run: the diff, and nothing sent.
+    assert (_count(sim, "GET", "dry"), _count(sim, "PATCH", "dry")) == (1, 0)
+    assert xcom(dag_run, "dry")[CHANGES_KEY] == {"sync_frequency": {"from": 360, "to": 60}}
+    assert sim.connection("dry")["sync_frequency"] == 360
+    # Update then wait for a state: the PATCH answer already shows it, so no further read.
+    assert (_count(sim, "GET", "pause"), _count(sim, "PATCH", "pause")) == (1, 1)
+    assert xcom(dag_run, "pause")["status"]["sync_state"] == "paused"
+
+    logs = caplog.text + "".join(capfd.readouterr())
+    assert '"sync_frequency": {"from": 360, "to": 60}' in logs
+    assert "already has every requested value" in logs
+    assert "Not sent: run_setup_tests" in logs
+    assert "Dry run: Fivetran connection dry was not changed" in logs
+    stored = json.dumps([xcom(dag_run, task) for task in ("same", "partial", "dry", "pause")])
+    for secret in (PG_PASSWORD, NEW_PASSWORD, sim.api_secret):
+        assert secret not in logs
+        assert secret not in stored
+
+
+@pytest.mark.airflow
+def test_deferred_resync_success_failure_and_state(
+    sim: FivetranSimulator, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.add_connection("resync_ok", config={"password": PG_PASSWORD})
+    sim.add_connection("resync_bad", fail_historical_sync=True)
+    sim.add_connection("busy")
+    before = sim.connection("resync_ok")["succeeded_at"]
+    wait = {"deferrable": True, "poll_interval": 0.3, "timeout": 60, **FAST}
+    with _dag("deferred_resync") as dag:
+        FivetranUpdateConnectionOperator(
+            task_id="ok", connection_id="resync_ok", is_historical_sync=True, wait_for_completion=True, **wait
+        )
+        FivetranUpdateConnectionOperator(
+            task_id="bad",
+            connection_id="resync_bad",
+            is_historical_sync=True,
+            wait_for_completion=True,
+            retries=2,
+            retry_delay=timedelta(0),
+            **wait,
+        )
+        # A resync runs (started below); the update waits until the connection is scheduled again.
+        FivetranUpdateConnectionOperator(
+            task_id="state",
+            connection_id="busy",
+            sync_frequency=60,
+            wait_for_state={"setup_state": "connected", "sync_state": "scheduled"},
+            **wait,
+        )
+    from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+
+    FivetranHook(**FAST).update_connection("busy", is_historical_sync=True)
+    sim.clear_requests()
+
+    with caplog.at_level("INFO"):
+        dag_run = run_dag(dag)
+
+    states = task_states(dag_run)
+    assert states == {("ok", -1): "success", ("bad", -1): "failed", ("state", -1): "success"}
+    assert INLINE_TRIGGER_LOG in caplog.text
+    ok = xcom(dag_run, "ok")
+    assert ok["status"]["is_historical_sync"] is False
+    assert ok["status"]["sync_state"] == "scheduled"
+    assert ok["succeeded_at"] and ok["succeeded_at"] != before
+    assert ok["config"]["password"] == SECRET_MASK
+    assert _patches(sim, "resync_ok") == [{"is_historical_sync": True}]
+    # A failed historical sync fails at once (no retry), with Fivetran's status task in the error.
+    [bad] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "bad"]
+    assert bad.try_number == 1
+    assert _count(sim, "PATCH", "resync_bad") == 1
+    logs = caplog.text + "".join(capfd.readouterr())
+    assert "The historical sync of Fivetran connection 'resync_bad' failed" in logs
+    assert "Tasks: resolve_sync_failure: Historical sync failed (Historical sync of connection" in logs
+    assert xcom(dag_run, "state")["status"]["sync_state"] == "scheduled"
+    assert PG_PASSWORD not in logs
+
+
+@pytest.mark.airflow
+def test_worker_waits_between_polls_timeout_and_retry_without_resending(
+    airflow_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+
+    with FivetranSimulator(historical_sync_seconds=1.5) as sim:
+        _sim_env(sim, monkeypatch)
+        sim.add_connection("between")
+        sim.add_connection("stuck", paused=True)
+        sim.add_connection("retried", schedule_type="manual")
+        worker = {"deferrable": False, **FAST}
+        with _dag("worker_wait") as dag:
+            # The poll interval is longer than the sync: it starts and ends between two reads.
+            FivetranUpdateConnectionOperator(
+                task_id="between",
+                connection_id="between",
+                is_historical_sync=True,
+                wait_for_completion=True,
+                poll_interval=4,
+                timeout=60,
+                **worker,
+            )
+            # Paused: the resync never starts, so the wait times out, and is not retried.
+            FivetranUpdateConnectionOperator(
+                task_id="stuck",
+                connection_id="stuck",
+                is_historical_sync=True,
+                wait_for_completion=True,
+                poll_interval=0.3,
+                timeout=1,
+                retries=1,
+                retry_delay=timedelta(0),
+                **worker,
+            )
+            # The first try's first read fails (no hook retries): the retry must not send again.
+            FivetranUpdateConnectionOperator(
+                task_id="retried",
+                connection_id="retried",
+                is_historical_sync=True,
+                wait_for_completion=True,
+                poll_interval=0.3,
+                timeout=60,
+                retries=1,
+                retry_delay=timedelta(0),
+                deferrable=False,
+                max_retries=0,
+            )
+        sim.fail_next(1, status=503, method="GET", path="/v1/connections/retried")
+
+        def start_the_manual_sync() -> None:
+            # The retry's first read (the second GET) sees the resync still pending; then run it.
+            deadline = time.monotonic() + 120
+            while _count(sim, "GET", "retried") < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            FivetranHook(**FAST).sync_connection("retried")
+
+        helper = threading.Thread(target=start_the_manual_sync, daemon=True)
+        helper.start()
+        with caplog.at_level("INFO"):
+            dag_run = run_dag(dag)
+        helper.join(5)
+
+        states = task_states(dag_run)
+        assert states == {("between", -1): "success", ("stuck", -1): "failed", ("retried", -1): "success"}
+        tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
+        assert (_count(sim, "PATCH", "between"), _count(sim, "GET", "between")) == (1, 1)
+        assert xcom(dag_run, "between")["status"]["is_historical_sync"] is False
+        assert tis["stuck"].try_number == 1
+        assert _count(sim, "PATCH", "stuck") == 1
+        assert tis["retried"].try_number == 2
+        assert _patches(sim, "retried") == [{"is_historical_sync": True}]
+        assert xcom(dag_run, "retried")["succeeded_at"] is not None
+        logs = caplog.text + "".join(capfd.readouterr())
+        assert "Timed out after 1 s waiting" in logs
+        assert "is paused: its historical sync starts only when it is resumed" in logs
+        assert "is not sent again" in logs
