@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.fivetran.com"
 ACCEPT_HEADER = "application/json;version=2"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Answers that say the request was turned away before Fivetran acted on it.
+NOT_APPLIED_STATUSES = frozenset({429, 503})
 # Fivetran's own header first; the others are what proxies and gateways in front of it send.
 REQUEST_ID_HEADERS = ("x-request-id", "x-fivetran-request-id", "request-id", "x-amzn-requestid")
 BODY_EXCERPT_CHARS = 200
@@ -60,10 +62,16 @@ class RetryableAPIError(FivetranAPIError):
     """A failure worth retrying: 429, 500, 502, 503, 504, or no answer at all (reset, timeout).
 
     :param retry_after: seconds the server asked us to wait (``Retry-After``), if it said so.
+    :param maybe_applied: whether Fivetran may have carried the request out although it failed
+        (500, 502, 504, a read timeout, a connection dropped after the request was sent). A 429,
+        a 503 and a refused or timed-out connection attempt mean it was not.
     """
 
-    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, retry_after: float | None = None, maybe_applied: bool = True, **kwargs: Any
+    ) -> None:
         self.retry_after = retry_after
+        self.maybe_applied = maybe_applied
         super().__init__(**kwargs)
 
 
@@ -274,7 +282,14 @@ def parse_response(
     hint = _hint(status, request.connection_id)
     if status in RETRYABLE_STATUSES:
         retry_after = parse_retry_after(_header(headers, "Retry-After")) if status == 429 else None
-        raise RetryableAPIError(code=code, message=message, hint=hint, retry_after=retry_after, **common)
+        raise RetryableAPIError(
+            code=code,
+            message=message,
+            hint=hint,
+            retry_after=retry_after,
+            maybe_applied=status not in NOT_APPLIED_STATUSES,
+            **common,
+        )
     raise FivetranAPIError(code=code, message=message, hint=hint, **common)
 
 
@@ -285,6 +300,7 @@ def transport_error(request: ApiRequest, exc: BaseException) -> FivetranAPIError
     """
     retryable: tuple[type[BaseException], ...] = ()
     fatal: tuple[type[BaseException], ...] = ()
+    never_sent: tuple[type[BaseException], ...] = ()
     try:
         import requests
 
@@ -294,6 +310,7 @@ def transport_error(request: ApiRequest, exc: BaseException) -> FivetranAPIError
             requests.exceptions.ChunkedEncodingError,
         )
         fatal += (requests.exceptions.SSLError, requests.exceptions.RequestException)
+        never_sent += (requests.exceptions.ConnectTimeout,)
     except ImportError:  # pragma: no cover - requests is a dependency
         pass
     try:
@@ -301,6 +318,7 @@ def transport_error(request: ApiRequest, exc: BaseException) -> FivetranAPIError
 
         retryable += (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
         fatal += (httpx.HTTPError,)
+        never_sent += (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
     except ImportError:  # pragma: no cover - httpx ships with Airflow
         pass
     if not isinstance(exc, retryable + fatal):
@@ -315,8 +333,27 @@ def transport_error(request: ApiRequest, exc: BaseException) -> FivetranAPIError
         "path": request.path,
     }
     if isinstance(exc, retryable) and not _is_tls_error(exc):
-        return RetryableAPIError(hint=_hint(None, None), **common)
+        sent = not (isinstance(exc, never_sent) or _connection_refused(exc))
+        return RetryableAPIError(hint=_hint(None, None), maybe_applied=sent, **common)
     return FivetranAPIError(hint="Check the API base URL (Host) of the Airflow connection", **common)
+
+
+def _connection_refused(exc: BaseException) -> bool:
+    """Whether the connection was never made (requests wraps urllib3's NewConnectionError)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or type(current).__name__ == "NewConnectionError":
+            return True
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException) and id(reason) not in seen:
+            current = reason
+            continue
+        args = getattr(current, "args", ())
+        nested = next((arg for arg in args if isinstance(arg, BaseException)), None)
+        current = nested or current.__cause__ or current.__context__
+    return False
 
 
 def _is_tls_error(exc: BaseException) -> bool:
@@ -370,10 +407,20 @@ class RetryPolicy:
         return min(self.max_wait, backoff * (1 + random.uniform(0, self.jitter)))
 
     @staticmethod
-    def is_retryable(error: BaseException) -> bool:
-        return isinstance(error, RetryableAPIError)
+    def is_retryable(error: BaseException, *, idempotent: bool = True) -> bool:
+        """Whether ``error`` is worth another attempt.
 
-    def tenacity_kwargs(self, logger: logging.Logger | None = None) -> dict[str, Any]:
+        A request that must not run twice (``idempotent=False``: a PATCH that starts a historical
+        sync, which Fivetran would restart) is retried only when Fivetran cannot have carried it
+        out (429, 503, no connection made).
+        """
+        if not isinstance(error, RetryableAPIError):
+            return False
+        return idempotent or not error.maybe_applied
+
+    def tenacity_kwargs(
+        self, logger: logging.Logger | None = None, *, idempotent: bool = True
+    ) -> dict[str, Any]:
         """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
         from tenacity import retry_if_exception, stop_after_attempt
 
@@ -397,21 +444,29 @@ class RetryPolicy:
         return {
             "stop": stop_after_attempt(self.max_retries + 1),
             "wait": wait,
-            "retry": retry_if_exception(self.is_retryable),
+            "retry": retry_if_exception(lambda error: self.is_retryable(error, idempotent=idempotent)),
             "before_sleep": before_sleep,
             "reraise": True,
         }
 
-    def call(self, send: Callable[[], _T], logger: logging.Logger | None = None) -> _T:
+    def call(
+        self, send: Callable[[], _T], logger: logging.Logger | None = None, *, idempotent: bool = True
+    ) -> _T:
         """Run ``send`` (one attempt) under this policy, synchronously."""
         from tenacity import Retrying
 
-        result: _T = Retrying(**self.tenacity_kwargs(logger))(send)
+        result: _T = Retrying(**self.tenacity_kwargs(logger, idempotent=idempotent))(send)
         return result
 
-    async def acall(self, send: Callable[[], Awaitable[_T]], logger: logging.Logger | None = None) -> _T:
+    async def acall(
+        self,
+        send: Callable[[], Awaitable[_T]],
+        logger: logging.Logger | None = None,
+        *,
+        idempotent: bool = True,
+    ) -> _T:
         """Run ``send`` (one attempt) under this policy, waiting with ``asyncio.sleep``."""
         from tenacity import AsyncRetrying
 
-        result: _T = await AsyncRetrying(**self.tenacity_kwargs(logger))(send)
+        result: _T = await AsyncRetrying(**self.tenacity_kwargs(logger, idempotent=idempotent))(send)
         return result

@@ -559,3 +559,70 @@ def test_async_calls_on_one_loop_share_a_client(sim: FivetranSimulator) -> None:
 
     assert len(run_async(hook, many)) == 6
     assert settle(sim, "GET", CONN_PATH, 6) == 6
+
+
+# -- a PATCH that starts a historical sync is never sent twice by accident ------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"drop": True}, id="connection-dropped"),
+        pytest.param({"status": 500}, id="500"),
+        pytest.param({"status": 502}, id="502"),
+        pytest.param({"delay": 1.5}, id="read-timeout"),
+    ],
+)
+def test_historical_sync_patch_is_not_repeated_when_it_may_have_been_applied(
+    sim: FivetranSimulator, fault: dict[str, Any]
+) -> None:
+    sim.fail_next(1, method="PATCH", **fault)
+    with pytest.raises(FivetranAPIError) as caught:
+        make_hook(timeout=0.5).update_connection(CONN, is_historical_sync=True)
+    assert not isinstance(caught.value, RetryableAPIError)
+    assert "not sent again" in str(caught.value)
+    assert "status.is_historical_sync" in str(caught.value)
+    assert settle(sim, "PATCH", CONN_PATH, 1) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"status": 429, "headers": {"Retry-After": "0"}}, id="429"),
+        pytest.param({"status": 503}, id="503"),
+    ],
+)
+def test_historical_sync_patch_is_retried_when_fivetran_turned_it_away(
+    sim: FivetranSimulator, fault: dict[str, Any]
+) -> None:
+    sim.fail_next(1, method="PATCH", **fault)
+    updated = make_hook().update_connection(CONN, is_historical_sync=True)
+    assert updated["status"]["is_historical_sync"] is True
+    assert settle(sim, "PATCH", CONN_PATH, 2) == 2
+
+
+def test_other_patches_are_retried_after_a_dropped_connection(sim: FivetranSimulator) -> None:
+    sim.fail_next(1, method="PATCH", drop=True)
+    assert make_hook().update_connection(CONN, paused=True)["paused"] is True
+    assert settle(sim, "PATCH", CONN_PATH, 2) == 2
+
+
+def test_async_historical_sync_patch_is_not_repeated(sim: FivetranSimulator) -> None:
+    sim.fail_next(1, method="PATCH", status=504)
+    hook = make_hook()
+    with pytest.raises(FivetranAPIError) as caught:
+        run_async(hook, lambda: hook.aupdate_connection(CONN, is_historical_sync=True))
+    assert "not sent again" in str(caught.value)
+    assert settle(sim, "PATCH", CONN_PATH, 1) == 1
+
+
+def test_refused_connection_is_retried_even_for_a_historical_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FivetranSimulator(api_key=API_KEY, api_secret=API_SECRET) as stopped:
+        url = stopped.url
+    monkeypatch.setenv(
+        ENV, json.dumps({"conn_type": "fivetran", "login": API_KEY, "password": API_SECRET, "host": url})
+    )
+    with pytest.raises(RetryableAPIError) as caught:
+        make_hook(max_retries=2, connect_timeout=1.0).update_connection(CONN, is_historical_sync=True)
+    assert caught.value.maybe_applied is False
+    assert caught.value.status_code is None

@@ -20,13 +20,18 @@ from airflow_provider_fivetran_update import _compat
 from airflow_provider_fivetran_update.client import (
     DEFAULT_BASE_URL,
     ApiRequest,
+    RetryableAPIError,
     RetryPolicy,
     build_request,
     normalize_base_url,
     parse_response,
     transport_error,
 )
-from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
+from airflow_provider_fivetran_update.exceptions import (
+    FivetranAPIError,
+    FivetranError,
+    FivetranValidationError,
+)
 from airflow_provider_fivetran_update.fields import build_update_payload
 from airflow_provider_fivetran_update.redaction import redact, secret_values
 
@@ -42,6 +47,31 @@ CONNECTIONS_PATH = "/v1/connections"
 SYNC_PATH = "/v1/connections/{connection_id}/sync"
 ACCOUNT_INFO_PATH = "/v1/account/info"
 MAX_PAGE_SIZE = 1000  # the API maximum: fewer requests against the rate limit
+
+
+def _idempotent(payload: dict[str, Any]) -> bool:
+    """Whether sending ``payload`` twice does the same as sending it once.
+
+    Setting a value twice is harmless, but a second ``is_historical_sync: true`` cancels and
+    restarts the historical sync the first one started.
+    """
+    return payload.get("is_historical_sync") is not True
+
+
+def _not_repeated(error: RetryableAPIError) -> FivetranAPIError:
+    """The error for a request that was not sent again on purpose, saying why."""
+    return FivetranAPIError(
+        status_code=error.status_code,
+        code=error.code,
+        message=error.message,
+        connection_id=error.connection_id,
+        request_id=error.request_id,
+        method=error.method,
+        path=error.path,
+        hint="Fivetran may have started the historical sync although the request failed; it was not "
+        "sent again because a second request restarts the sync. Check the connection's "
+        "status.is_historical_sync before retrying",
+    )
 
 
 @dataclass(frozen=True)
@@ -197,6 +227,7 @@ class FivetranHook(BaseHook):
         params: dict[str, Any] | None = None,
         require_data: bool = True,
         policy: RetryPolicy | None = None,
+        idempotent: bool = True,
     ) -> dict[str, Any]:
         session = self.get_conn()
         request = build_request(
@@ -226,7 +257,12 @@ class FivetranHook(BaseHook):
                 request, response.status_code, response.headers, response.content, require_data=require_data
             )
 
-        return (policy or self.retry_policy).call(send_once, logger=log)
+        try:
+            return (policy or self.retry_policy).call(send_once, logger=log, idempotent=idempotent)
+        except RetryableAPIError as error:
+            if idempotent or not error.maybe_applied:
+                raise
+            raise _not_repeated(error) from error
 
     # -- async transport (httpx) ----------------------------------------------------------------
 
@@ -261,6 +297,7 @@ class FivetranHook(BaseHook):
         connection_id: str | None = None,
         json: Any | None = None,
         params: dict[str, Any] | None = None,
+        idempotent: bool = True,
     ) -> dict[str, Any]:
         client = await self._aget_client()
         request = build_request(
@@ -287,7 +324,12 @@ class FivetranHook(BaseHook):
             self._log_answer(request, response.status_code, started)
             return parse_response(request, response.status_code, response.headers, response.content)
 
-        return await self.retry_policy.acall(send_once, logger=log)
+        try:
+            return await self.retry_policy.acall(send_once, logger=log, idempotent=idempotent)
+        except RetryableAPIError as error:
+            if idempotent or not error.maybe_applied:
+                raise
+            raise _not_repeated(error) from error
 
     # -- shared helpers -------------------------------------------------------------------------
 
@@ -355,7 +397,13 @@ class FivetranHook(BaseHook):
         payload = build_update_payload(fields)
         for secret in secret_values(payload):
             _compat.mask_secret(secret)
-        data = self._request("PATCH", CONNECTION_PATH, connection_id=connection_id, json=payload)
+        data = self._request(
+            "PATCH",
+            CONNECTION_PATH,
+            connection_id=connection_id,
+            json=payload,
+            idempotent=_idempotent(payload),
+        )
         return redact(data)
 
     def list_connections(
@@ -401,7 +449,13 @@ class FivetranHook(BaseHook):
         payload = build_update_payload(fields)
         for secret in secret_values(payload):
             await _compat.amask_secret(secret)
-        data = await self._arequest("PATCH", CONNECTION_PATH, connection_id=connection_id, json=payload)
+        data = await self._arequest(
+            "PATCH",
+            CONNECTION_PATH,
+            connection_id=connection_id,
+            json=payload,
+            idempotent=_idempotent(payload),
+        )
         return redact(data)
 
     async def alist_connections(
