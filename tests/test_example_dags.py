@@ -65,30 +65,37 @@ def _dags_test(airflow_home: Path, sim: FivetranSimulator, dag_id: str, *extra: 
     return state
 
 
-def test_maintenance_pauses_then_resumes(airflow_db: Path, demo_sim: FivetranSimulator) -> None:
-    ids = ["warehouse_orders", "ads_manual"]
-    state = _dags_test(airflow_db, demo_sim, "example_fivetran_maintenance")
-    assert state == "success"
-    patches = [r for r in demo_sim.requests if r.method == "PATCH"]
-    assert sorted((r.path, r.json["paused"]) for r in patches) == sorted(
-        [(f"/v1/connections/{i}", True) for i in ids] + [(f"/v1/connections/{i}", False) for i in ids]
+MAINTENANCE_RUNNING = ["warehouse_orders", "ads_manual"]  # crm_salesforce starts paused
+
+
+def _assert_maintenance_requests(sim: FivetranSimulator) -> None:
+    """One GET each; a pause and an unpause for the running ones; nothing else, nothing for crm."""
+    assert sorted((r.method, r.path, json.dumps(r.json)) for r in sim.requests) == sorted(
+        [("GET", f"/v1/connections/{i}", "null") for i in [*MAINTENANCE_RUNNING, "crm_salesforce"]]
+        + [("PATCH", f"/v1/connections/{i}", '{"paused": true}') for i in MAINTENANCE_RUNNING]
+        + [("PATCH", f"/v1/connections/{i}", '{"paused": false}') for i in MAINTENANCE_RUNNING]
     )
-    for connection_id in ids:
-        data = demo_sim.connection(connection_id)
+    for connection_id in MAINTENANCE_RUNNING:
+        data = sim.connection(connection_id)
         assert data["paused"] is False
         assert data["status"]["sync_state"] == "scheduled"
+    assert sim.connection("crm_salesforce")["paused"] is True
 
 
-def test_maintenance_failure_still_resumes_and_fails_the_run(
+def test_maintenance_pauses_then_restores(airflow_db: Path, demo_sim: FivetranSimulator) -> None:
+    state = _dags_test(airflow_db, demo_sim, "example_fivetran_maintenance")
+    assert state == "success"
+    _assert_maintenance_requests(demo_sim)
+
+
+def test_maintenance_failure_still_restores_and_fails_the_run(
     airflow_db: Path, demo_sim: FivetranSimulator
 ) -> None:
     state = _dags_test(
         airflow_db, demo_sim, "example_fivetran_maintenance", "--conf", '{"fail_maintenance": true}'
     )
     assert state == "failed"
-    for connection_id in ["warehouse_orders", "ads_manual"]:
-        assert demo_sim.connection(connection_id)["paused"] is False
-    assert demo_sim.request_count(method="PATCH") == 4
+    _assert_maintenance_requests(demo_sim)
 
 
 @pytest.mark.parametrize(("hour", "expected"), [("07", 60), ("19", 360)])
@@ -117,4 +124,7 @@ def test_historical_resync_waits_for_the_sync(airflow_db: Path, demo_sim: Fivetr
     assert after["status"]["is_historical_sync"] is False
     assert after["status"]["sync_state"] == "scheduled"
     assert after["succeeded_at"] and after["succeeded_at"] != before
+    # One request for the sync, then only reads while it runs (3 s here, polled every 2 s).
     assert [r.json for r in demo_sim.requests if r.method == "PATCH"] == [{"is_historical_sync": True}]
+    assert 1 <= demo_sim.request_count(method="GET", path="/v1/connections/warehouse_orders") <= 4
+    assert {r.path for r in demo_sim.requests} == {"/v1/connections/warehouse_orders"}

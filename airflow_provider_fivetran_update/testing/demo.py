@@ -44,11 +44,11 @@ class DemoRun:
 DEMO_RUNS = (
     DemoRun(
         "example_fivetran_maintenance",
-        ("warehouse_orders", "ads_manual"),
+        ("warehouse_orders", "crm_salesforce", "ads_manual"),
     ),
     DemoRun(
         "example_fivetran_maintenance",
-        ("warehouse_orders", "ads_manual"),
+        ("warehouse_orders", "crm_salesforce", "ads_manual"),
         conf={"fail_maintenance": True},
         expected_state="failed",
     ),
@@ -58,6 +58,13 @@ DEMO_RUNS = (
         logical_date="2026-01-05T07:00:00+00:00",
     ),
     DemoRun("example_fivetran_historical_resync", ("warehouse_orders",)),
+    # A broken connection: the resync task fails at once, with Fivetran's reasons in its log.
+    DemoRun(
+        "example_fivetran_historical_resync",
+        ("legacy_mysql",),
+        conf={"connection_id": "legacy_mysql"},
+        expected_state="failed",
+    ),
 )
 
 
@@ -161,7 +168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 calls = Counter(f"{r.method} {r.path.split('/')[2]}" for r in sim.requests)
                 print(_table(before, after))
                 summary = ", ".join(f"{count} x {call}" for call, count in sorted(calls.items()))
-                print(f"DAG run {state} in {elapsed:.1f}s; {len(sim.requests)} API requests ({summary})")
+                for request in sim.requests:
+                    if request.method == "PATCH":
+                        connection_id = request.path.rsplit("/", 1)[-1]
+                        print(f"  sent PATCH {connection_id} {json.dumps(request.json)}")
+                print(
+                    f"DAG run {state} in {elapsed:.1f}s; {len(sim.requests)} API requests ({summary})",
+                    flush=True,
+                )
                 if state != run.expected_state:
                     failures += 1
                     print(f"See the log: {log_path}")
