@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -20,7 +19,7 @@ from airflow_provider_fivetran_update.fields import (
     coerce_value,
     current_value,
 )
-from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook, FivetranHookOptions
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
 from airflow_provider_fivetran_update.triggers.fivetran import (
     SETUP_STATES,
@@ -187,7 +186,7 @@ class FivetranConnectionLink(BaseOperatorLink):
         return url if isinstance(url, str) else ""
 
 
-class FivetranUpdateConnectionOperator(BaseOperator):
+class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     """Update a Fivetran connection (``PATCH /v1/connections/{connection_id}``).
 
     Only the fields given (not ``None``) are sent; every other setting of the connection stays as it
@@ -352,20 +351,15 @@ class FivetranUpdateConnectionOperator(BaseOperator):
         super().__init__(**kwargs)
         if isinstance(connection_id, str) and not connection_id.strip():
             raise ValueError(f"{self.task_id}: connection_id must name a Fivetran connection, got ''.")
-        if request_timeout <= 0:
-            raise ValueError(
-                f"{self.task_id}: request_timeout must be a positive number of seconds,"
-                f" got {request_timeout}."
-            )
-        if max_retries < 0:
-            raise ValueError(f"{self.task_id}: max_retries must be 0 or more, got {max_retries}.")
-        if retry_min_wait < 0 or retry_max_wait < retry_min_wait:
-            raise ValueError(
-                f"{self.task_id}: need 0 <= retry_min_wait <= retry_max_wait, "
-                f"got {retry_min_wait} and {retry_max_wait}."
-            )
+        self.set_hook_options(
+            self.task_id,
+            fivetran_conn_id=fivetran_conn_id,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+            retry_min_wait=retry_min_wait,
+            retry_max_wait=retry_max_wait,
+        )
         self.connection_id = connection_id
-        self.fivetran_conn_id = fivetran_conn_id
         # Field values are only checked after rendering: here they may still be Jinja text or an
         # XComArg. The signature lists every catalogue field (a test keeps the two equal).
         for name in FIELD_NAMES:
@@ -398,10 +392,6 @@ class FivetranUpdateConnectionOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.deferrable = deferrable
-        self.request_timeout = request_timeout
-        self.max_retries = max_retries
-        self.retry_min_wait = retry_min_wait
-        self.retry_max_wait = retry_max_wait
 
     def _check_wait_for_state(self, value: Any) -> None:
         """Check ``wait_for_state``'s shape now, and its states when they are not templated."""
@@ -430,17 +420,6 @@ class FivetranUpdateConnectionOperator(BaseOperator):
             for key, allowed in _WAIT_FOR_STATE_KEYS.items()
         )
         return setup_state, sync_state
-
-    @cached_property
-    def hook(self) -> FivetranHook:
-        """The Fivetran hook for ``fivetran_conn_id`` (created on first use, never while parsing)."""
-        return FivetranHook(
-            self.fivetran_conn_id,
-            timeout=self.request_timeout,
-            max_retries=self.max_retries,
-            retry_min_wait=self.retry_min_wait,
-            retry_max_wait=self.retry_max_wait,
-        )
 
     def _field_values(self) -> dict[str, Any]:
         """The catalogue fields as currently set (rendered once the task runs), ``None`` included."""
@@ -612,13 +591,9 @@ class FivetranUpdateConnectionOperator(BaseOperator):
         return FivetranConnectionStateTrigger(
             connection_id=self.connection_id,
             end_time=time.time() + self.timeout,
-            fivetran_conn_id=self.fivetran_conn_id,
             fail_on_broken=True,
             poll_interval=self.poll_interval,
-            request_timeout=self.request_timeout,
-            max_retries=self.max_retries,
-            retry_min_wait=self.retry_min_wait,
-            retry_max_wait=self.retry_max_wait,
+            **self.hook_options(),
             **mode,
         )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -15,7 +14,7 @@ from airflow_provider_fivetran_update._compat import (
     conf,
 )
 from airflow_provider_fivetran_update.exceptions import FivetranError
-from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook, FivetranHookOptions
 from airflow_provider_fivetran_update.operators.fivetran import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["FivetranConnectionStateSensor"]
 
 
-class FivetranConnectionStateSensor(BaseSensorOperator):
+class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
     """Wait until a Fivetran connection is in the expected setup state and sync state.
 
     Each poke reads ``GET /v1/connections/{connection_id}`` and compares ``status.setup_state`` and
@@ -112,18 +111,6 @@ class FivetranConnectionStateSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         if isinstance(connection_id, str) and not connection_id.strip():
             raise ValueError(f"{self.task_id}: connection_id must name a Fivetran connection, got ''.")
-        if request_timeout <= 0:
-            raise ValueError(
-                f"{self.task_id}: request_timeout must be a positive number of seconds, "
-                f"got {request_timeout}."
-            )
-        if max_retries < 0:
-            raise ValueError(f"{self.task_id}: max_retries must be 0 or more, got {max_retries}.")
-        if retry_min_wait < 0 or retry_max_wait < retry_min_wait:
-            raise ValueError(
-                f"{self.task_id}: need 0 <= retry_min_wait <= retry_max_wait, "
-                f"got {retry_min_wait} and {retry_max_wait}."
-            )
         # Literal values are checked now, so a typo fails the DAG parse; templated ones in execute().
         for argument, value, allowed in (
             ("expected_setup_state", expected_setup_state, SETUP_STATES),
@@ -131,27 +118,19 @@ class FivetranConnectionStateSensor(BaseSensorOperator):
         ):
             if not is_rendered_later(value):
                 normalize_expected_states(argument, value, allowed)
+        self.set_hook_options(
+            self.task_id,
+            fivetran_conn_id=fivetran_conn_id,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+            retry_min_wait=retry_min_wait,
+            retry_max_wait=retry_max_wait,
+        )
         self.connection_id = connection_id
-        self.fivetran_conn_id = fivetran_conn_id
         self.expected_setup_state = expected_setup_state
         self.expected_sync_state = expected_sync_state
         self.fail_on_broken = fail_on_broken
         self.deferrable = deferrable
-        self.request_timeout = request_timeout
-        self.max_retries = max_retries
-        self.retry_min_wait = retry_min_wait
-        self.retry_max_wait = retry_max_wait
-
-    @cached_property
-    def hook(self) -> FivetranHook:
-        """The Fivetran hook for ``fivetran_conn_id`` (created on first use, never while parsing)."""
-        return FivetranHook(
-            self.fivetran_conn_id,
-            timeout=self.request_timeout,
-            max_retries=self.max_retries,
-            retry_min_wait=self.retry_min_wait,
-            retry_max_wait=self.retry_max_wait,
-        )
 
     def _expected_states(self) -> tuple[list[str] | None, list[str] | None]:
         """The rendered expectations, validated."""
@@ -201,15 +180,11 @@ class FivetranConnectionStateSensor(BaseSensorOperator):
                 trigger=FivetranConnectionStateTrigger(
                     connection_id=self.connection_id,
                     end_time=getattr(self, "_deadline", time.time() + self.timeout),
-                    fivetran_conn_id=self.fivetran_conn_id,
                     expected_setup_state=expected_setup_state,
                     expected_sync_state=expected_sync_state,
                     fail_on_broken=self.fail_on_broken,
                     poll_interval=self.poke_interval,
-                    request_timeout=self.request_timeout,
-                    max_retries=self.max_retries,
-                    retry_min_wait=self.retry_min_wait,
-                    retry_max_wait=self.retry_max_wait,
+                    **self.hook_options(),
                 ),
                 method_name="execute_complete",
                 timeout=self.execution_timeout,
