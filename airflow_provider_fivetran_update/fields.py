@@ -45,7 +45,6 @@ never repeated.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -267,12 +266,19 @@ class _Invalid(Exception):
         self.allowed = allowed
 
 
+def _close_match(word: str, candidates: tuple[str, ...]) -> list[str]:
+    """The best did-you-mean suggestion, if any (difflib is loaded only when a name is wrong)."""
+    import difflib
+
+    return difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+
+
 def _spec_for(name: object) -> FieldSpec:
     if isinstance(name, str) and name in FIELDS:
         return FIELDS[name]
     text = name if isinstance(name, str) else repr(name)
     problem = "unknown field."
-    suggestion = difflib.get_close_matches(text, FIELD_NAMES, n=1, cutoff=0.6)
+    suggestion = _close_match(text, FIELD_NAMES)
     if suggestion:
         problem = f"unknown field; did you mean {suggestion[0]!r}?"
     raise FivetranValidationError(text, problem, ", ".join(FIELD_NAMES))
@@ -379,7 +385,7 @@ def _check_destination_configuration(value: dict[str, Any], coerce: bool) -> Non
     for key in list(value):
         if key not in _DESTINATION_CONFIGURATION_KEYS:
             problem = f"unknown key {key!r}."
-            suggestion = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            suggestion = _close_match(key, known)
             if suggestion:
                 problem = f"unknown key {key!r}; did you mean {suggestion[0]!r}?"
             raise _Invalid(problem, form)

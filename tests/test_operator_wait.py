@@ -26,14 +26,14 @@ from airflow_provider_fivetran_update.operators.fivetran import (
     plan_update,
 )
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
-from airflow_provider_fivetran_update.testing import FivetranSimulator
-from airflow_provider_fivetran_update.testing.state import format_timestamp
-from airflow_provider_fivetran_update.triggers.fivetran import (
+from airflow_provider_fivetran_update.states import (
     CLOCK_SKEW_ALLOWANCE,
-    FivetranConnectionStateTrigger,
     check_historical_sync,
     historical_sync_anchor,
 )
+from airflow_provider_fivetran_update.testing import FivetranSimulator
+from airflow_provider_fivetran_update.testing.state import format_timestamp
+from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
 
 PG_PASSWORD = "pg-password-w41t"

@@ -264,8 +264,11 @@ def test_deferrable_waits_in_the_trigger_for_a_historical_resync(
 
     assert _ti(dag_run, "wait").state == "success"
     assert INLINE_TRIGGER_LOG in caplog.text  # the task deferred and its trigger ran
-    # The first poke (worker) saw the sync running; the trigger polled until it ended.
-    assert _gets(sim, "pg_resync") >= 2
+    # The first poke (worker) saw the sync running; the trigger polled until it ended, and its
+    # first read waited one poke interval instead of repeating the poke's read at once.
+    gets = [r for r in sim.requests if r.method == "GET" and r.path == "/v1/connections/pg_resync"]
+    assert len(gets) >= 2
+    assert gets[1].time - gets[0].time >= 0.45
     result = xcom(dag_run, "wait")
     assert set(result) == STATE_KEYS  # the same shape as from a poke
     assert result["sync_state"] == "scheduled"

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
-from airflow_provider_fivetran_update.testing import FivetranSimulator
-from airflow_provider_fivetran_update.triggers.fivetran import (
+from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
     SYNC_STATES,
-    FivetranConnectionStateTrigger,
     check_connection_state,
     describe_problems,
     normalize_expected_states,
 )
+from airflow_provider_fivetran_update.testing import FivetranSimulator
+from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 
 SOURCE_PASSWORD = "source-db-password-42"
 FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
@@ -200,6 +200,26 @@ def test_run_never_blocks_the_event_loop(sim: FivetranSimulator, caplog: pytest.
     assert event.payload["status"] == "timeout"
     assert _gets(sim, "nonblocking") >= 4
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()] == []
+
+
+def test_first_poll_waits_for_first_poll_at(sim: FivetranSimulator) -> None:
+    """After a task has just read the connection, the trigger does not read it again at once."""
+    sim.add_connection("pg_first")
+    started = time.time()
+    events = _events(_trigger("pg_first", first_poll_at=started + 0.6))
+    assert [event["status"] for event in events] == ["success"]
+    [request] = [r for r in sim.requests if r.path == "/v1/connections/pg_first"]
+    assert time.time() - started >= 0.6
+    assert request.status == 200
+
+
+def test_first_poll_at_never_delays_past_end_time(sim: FivetranSimulator) -> None:
+    sim.add_connection("pg_late", setup_state="incomplete")
+    started = time.time()
+    events = _events(_trigger("pg_late", seconds=0.3, first_poll_at=started + 30))
+    assert [event["status"] for event in events] == ["timeout"]
+    assert time.time() - started < 5
+    assert _gets(sim, "pg_late") == 1  # one last look at the deadline, then the timeout
 
 
 # -- serialize() ------------------------------------------------------------------------------------

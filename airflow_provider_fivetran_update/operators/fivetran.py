@@ -19,12 +19,11 @@ from airflow_provider_fivetran_update.fields import (
     coerce_value,
     current_value,
 )
-from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook, FivetranHookOptions
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
-from airflow_provider_fivetran_update.triggers.fivetran import (
+from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
     SYNC_STATES,
-    FivetranConnectionStateTrigger,
     historical_sync_anchor,
     is_rendered_later,
     normalize_expected_states,
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_fivetran_update._compat import TaskInstanceKey
+    from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 
 __all__ = [
     "CHANGES_KEY",
@@ -312,7 +312,7 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
         self,
         *,
         connection_id: str,
-        fivetran_conn_id: str = FivetranHook.default_conn_name,
+        fivetran_conn_id: str = DEFAULT_CONN_ID,
         config: dict[str, Any] | str | None = None,
         auth: dict[str, Any] | str | None = None,
         paused: bool | str | None = None,
@@ -588,11 +588,18 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
 
     def _trigger(self, **mode: Any) -> FivetranConnectionStateTrigger:
         """The trigger (or, when not deferrable, the checker) of this task's wait."""
+        # Imported here: the trigger module loads Airflow's trigger machinery, which a DAG file
+        # that only declares this operator does not need.
+        from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+
         return FivetranConnectionStateTrigger(
             connection_id=self.connection_id,
             end_time=time.time() + self.timeout,
             fail_on_broken=True,
             poll_interval=self.poll_interval,
+            # The task checks the answer it already has before deferring (see _wait), so the
+            # trigger's first read can wait one interval.
+            first_poll_at=time.time() + self.poll_interval,
             **self.hook_options(),
             **mode,
         )

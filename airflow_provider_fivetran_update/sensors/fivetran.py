@@ -14,16 +14,15 @@ from airflow_provider_fivetran_update._compat import (
     conf,
 )
 from airflow_provider_fivetran_update.exceptions import FivetranError
-from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook, FivetranHookOptions
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
 from airflow_provider_fivetran_update.operators.fivetran import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
     connection_dashboard_url,
 )
-from airflow_provider_fivetran_update.triggers.fivetran import (
+from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
     SYNC_STATES,
-    FivetranConnectionStateTrigger,
     check_connection_state,
     is_rendered_later,
     normalize_expected_states,
@@ -97,7 +96,7 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         self,
         *,
         connection_id: str,
-        fivetran_conn_id: str = FivetranHook.default_conn_name,
+        fivetran_conn_id: str = DEFAULT_CONN_ID,
         expected_setup_state: str | Collection[str] | None = "connected",
         expected_sync_state: str | Collection[str] | None = None,
         fail_on_broken: bool = True,
@@ -176,6 +175,10 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         if check.outcome == "satisfied":
             return PokeReturnValue(is_done=True, xcom_value=check.state)
         if self.deferrable:
+            # Imported here: the trigger module loads Airflow's trigger machinery, which parsing a
+            # DAG file that declares this sensor does not need.
+            from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+
             self.defer(
                 trigger=FivetranConnectionStateTrigger(
                     connection_id=self.connection_id,
@@ -184,6 +187,8 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
                     expected_sync_state=expected_sync_state,
                     fail_on_broken=self.fail_on_broken,
                     poll_interval=self.poke_interval,
+                    # This poke just read the connection: the trigger's first read can wait.
+                    first_poll_at=time.time() + self.poke_interval,
                     **self.hook_options(),
                 ),
                 method_name="execute_complete",
