@@ -202,6 +202,7 @@ def test_skipped_work_still_restores(sim: FivetranSimulator) -> None:
     assert sim.connection("pg_a")["paused"] is False
 
 
+@pytest.mark.timeout(900)
 def test_hundreds_of_ids_from_a_template_with_exact_request_counts(sim: FivetranSimulator) -> None:
     ids = [f"conn_{i:03d}" for i in range(N_MANY)]
     already_paused = set(ids[::10])
@@ -232,6 +233,8 @@ def test_hundreds_of_ids_from_a_template_with_exact_request_counts(sim: Fivetran
     } == set(ids)
 
 
+# The finishing sync must outlast the time dag.test() takes to reach the wait (seconds on 3.1).
+@pytest.mark.parametrize("fivetran_simulator_options", [{"sync_seconds": 10.0}])
 def test_xcomarg_ids_and_a_deferred_wait(sim: FivetranSimulator, caplog: pytest.LogCaptureFixture) -> None:
     sim.add_connection("pg_a")
     # Paused, but a sync is still finishing: the window waits (deferred) until it reports "paused".

@@ -241,6 +241,9 @@ def test_reschedule_mode_frees_the_slot_between_pokes(sim: FivetranSimulator) ->
 # -- deferrable -----------------------------------------------------------------------------------
 
 
+# Long enough that the sync is still running when the sensor first pokes, even where dag.test()
+# takes seconds to start the next task (Airflow 3.1).
+@pytest.mark.parametrize("fivetran_simulator_options", [{"historical_sync_seconds": 8.0}])
 def test_deferrable_waits_in_the_trigger_for_a_historical_resync(
     sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
