@@ -7,8 +7,10 @@ sensor and the operator use in the worker.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -22,6 +24,9 @@ from airflow_provider_fivetran_update.states import (
     check_historical_sync,
     normalize_expected_states,
 )
+from airflow_provider_fivetran_update.triggers._reads import HookOptions, gather_window, shared_reader
+
+_Read = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 class FivetranConnectionStateTrigger(BaseTrigger):
@@ -63,6 +68,13 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         did not answer, before the trigger reports ``"error"``.
     :param retry_min_wait: seconds before the first of those retries (a ``Retry-After`` header wins).
     :param retry_max_wait: the longest wait between two of those retries, in seconds.
+    :param batch_reads: share reads with the other triggers of this triggerer that use the same
+        Airflow connection and request settings: when at least
+        :data:`~airflow_provider_fivetran_update.triggers._reads.BATCH_THRESHOLD` of them read at
+        about the same moment, one ``GET /v1/connections`` (every page) serves them all instead of
+        one GET each, saving rate limit and triggerer CPU. A read then waits up to
+        :func:`~airflow_provider_fivetran_update.triggers._reads.gather_window` seconds (never past
+        ``end_time``) for the others. ``False`` gives the trigger its own hook and one GET per poll.
     """
 
     def __init__(
@@ -81,6 +93,7 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         retry_max_wait: float = 60.0,
         completed_after: float | None = None,
         first_poll_at: float | None = None,
+        batch_reads: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # untyped in Airflow
         self.connection_id = connection_id
@@ -100,27 +113,32 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         self.max_retries = max_retries
         self.retry_min_wait = float(retry_min_wait)
         self.retry_max_wait = float(retry_max_wait)
+        self.batch_reads = bool(batch_reads)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and keyword arguments (JSON values only) to rebuild this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "connection_id": self.connection_id,
-                "end_time": self.end_time,
-                "fivetran_conn_id": self.fivetran_conn_id,
-                "expected_setup_state": self.expected_setup_state,
-                "expected_sync_state": self.expected_sync_state,
-                "fail_on_broken": self.fail_on_broken,
-                "poll_interval": self.poll_interval,
-                "request_timeout": self.request_timeout,
-                "max_retries": self.max_retries,
-                "retry_min_wait": self.retry_min_wait,
-                "retry_max_wait": self.retry_max_wait,
-                "completed_after": self.completed_after,
-                "first_poll_at": self.first_poll_at,
-            },
-        )
+        """Classpath and keyword arguments (JSON values only) to rebuild this trigger.
+
+        ``batch_reads`` is written only when it is off, so triggers serialized with the default
+        can still be rebuilt by an older version of the provider (a downgraded triggerer).
+        """
+        kwargs: dict[str, Any] = {
+            "connection_id": self.connection_id,
+            "end_time": self.end_time,
+            "fivetran_conn_id": self.fivetran_conn_id,
+            "expected_setup_state": self.expected_setup_state,
+            "expected_sync_state": self.expected_sync_state,
+            "fail_on_broken": self.fail_on_broken,
+            "poll_interval": self.poll_interval,
+            "request_timeout": self.request_timeout,
+            "max_retries": self.max_retries,
+            "retry_min_wait": self.retry_min_wait,
+            "retry_max_wait": self.retry_max_wait,
+            "completed_after": self.completed_after,
+            "first_poll_at": self.first_poll_at,
+        }
+        if not self.batch_reads:
+            kwargs["batch_reads"] = False
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _event(
         self, status: str, message: str, check: StateCheck | None, connection: dict[str, Any] | None
@@ -152,23 +170,38 @@ class FivetranConnectionStateTrigger(BaseTrigger):
             fail_on_broken=self.fail_on_broken,
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll with the hook's async client until the state is reached, broken, or ``end_time``."""
-        hook = FivetranHook(
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[_Read]:
+        """How this trigger reads its connection: shared with other triggers, or its own hook."""
+        options = HookOptions(
             self.fivetran_conn_id,
             timeout=self.request_timeout,
             max_retries=self.max_retries,
             retry_min_wait=self.retry_min_wait,
             retry_max_wait=self.retry_max_wait,
         )
+        if self.batch_reads:
+            async with shared_reader(options) as coordinator:
+                yield functools.partial(
+                    coordinator.read, window=gather_window(self.poll_interval), end_time=self.end_time
+                )
+            return
+        hook = options.make_hook()
         try:
+            yield hook.aget_connection_details
+        finally:
+            await hook.aclose()
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the state is reached, broken, or ``end_time``; see :meth:`_reader` for how."""
+        async with self._reader() as read:
             if self.first_poll_at is not None:
                 delay = min(self.first_poll_at, self.end_time) - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
             while True:
                 try:
-                    connection = await hook.aget_connection_details(self.connection_id)
+                    connection = await read(self.connection_id)
                 except Exception as error:
                     # Retries already happened in the hook; what is left is for a person to read.
                     # CancelledError is not an Exception, so cancellation still propagates.
@@ -197,5 +230,3 @@ class FivetranConnectionStateTrigger(BaseTrigger):
                     return
                 self.log.info("%s Next check in %.1f s.", check.message, min(self.poll_interval, remaining))
                 await asyncio.sleep(min(self.poll_interval, remaining))
-        finally:
-            await hook.aclose()
