@@ -1,0 +1,349 @@
+"""Shared reads for the triggers of one event loop that use the same Fivetran API key.
+
+Why: a triggerer running a thousand :class:`FivetranConnectionStateTrigger` instances would send a
+thousand ``GET /v1/connections/{id}`` per poll interval, spending Fivetran's rate limit and about
+2 ms of triggerer CPU per request. ``GET /v1/connections`` answers up to 1,000 connections per page
+with everything the state checks read, so reads that coincide are served by one listing.
+
+How (one :class:`ReadCoordinator` per running loop and :class:`HookOptions`):
+
+* a trigger holds the coordinator for its whole run (:func:`shared_reader`) and asks
+  :meth:`ReadCoordinator.read` instead of calling the hook;
+* while fewer than :data:`BATCH_THRESHOLD` triggers hold the coordinator, a read is one
+  ``GET /v1/connections/{id}`` sent at once: small deployments behave exactly as before;
+* otherwise reads wait at most their gathering window (:func:`gather_window`, never past the
+  trigger's ``end_time``); the batch is flushed at the earliest deadline among its reads. With at
+  least :data:`BATCH_THRESHOLD` distinct ids, one listing (every page) serves them, else each id
+  gets its own GET. An id missing from the listing (created since, or a key that may read but not
+  list it) gets its own GET;
+* a listing that still fails after the hook's retries falls back to one GET per id, except a 429:
+  the rate limit is spent, so more requests would only make it worse, and every read of the batch
+  fails with that error (each trigger then reports ``"error"`` as it does for a failed GET). A 403
+  on the listing (the key may not list) stops listings for this coordinator.
+
+Only data read after a trigger asked is handed to it (no cache), and each waiter gets its own copy.
+A cancelled read only drops its own waiter. The coordinator owns one hook (one httpx client); it is
+replaced every :data:`HOOK_MAX_AGE` seconds so a rotated API key reaches long-lived coordinators,
+and a hook is closed only when no request uses it. The last trigger to leave closes everything and
+removes the coordinator, so nothing outlives the triggers; the registry is weakly keyed by loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import math
+import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from airflow_provider_fivetran_update.exceptions import FivetranAPIError
+from airflow_provider_fivetran_update.hooks.fivetran import MAX_PAGE_SIZE, FivetranHook
+
+log = logging.getLogger(__name__)
+
+BATCH_THRESHOLD = 10
+"""Distinct connection ids a batch needs before one listing replaces the single GETs; also the
+number of triggers sharing a coordinator below which reads are sent at once, without gathering.
+Below ten, ten GETs cost about what a page of the listing costs to parse and redact."""
+
+GATHER_WINDOW_MIN = 0.2
+"""Seconds a read may wait for others, at least (triggers started together fall well within it)."""
+
+GATHER_WINDOW_FRACTION = 0.05
+"""...and at most this fraction of the trigger's poll interval, so that triggers with long
+intervals that were started at different moments still meet (after one shared read they stay
+together: they all sleep the same interval from the same answer)."""
+
+GATHER_WINDOW_MAX = 3.0
+"""Seconds a read waits for others, at most."""
+
+HOOK_MAX_AGE = 300.0
+"""Seconds after which a coordinator takes a new hook (re-reading the Airflow connection), so a
+rotated API key reaches triggers that join a coordinator that has been busy for hours."""
+
+
+def gather_window(poll_interval: float) -> float:
+    """How long a read of a trigger polling every ``poll_interval`` seconds may wait for others."""
+    return min(GATHER_WINDOW_MAX, max(GATHER_WINDOW_MIN, poll_interval * GATHER_WINDOW_FRACTION))
+
+
+@dataclass(frozen=True)
+class HookOptions:
+    """What makes two triggers' hooks interchangeable: the Airflow connection and the hook settings."""
+
+    fivetran_conn_id: str
+    timeout: float
+    max_retries: int
+    retry_min_wait: float
+    retry_max_wait: float
+
+    def make_hook(self) -> FivetranHook:
+        """A new hook with these options (no I/O: credentials are read on first request)."""
+        return FivetranHook(
+            self.fivetran_conn_id,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            retry_min_wait=self.retry_min_wait,
+            retry_max_wait=self.retry_max_wait,
+        )
+
+
+@dataclass
+class _HookSlot:
+    """One hook, the requests using it, and whether a newer hook has replaced it."""
+
+    hook: FivetranHook
+    born: float = field(default_factory=time.monotonic)
+    in_flight: int = 0
+    retired: bool = False
+    ready: asyncio.Lock = field(default_factory=asyncio.Lock)
+    opened: bool = False
+
+
+_Waiters: TypeAlias = "list[asyncio.Future[dict[str, Any]]]"
+
+
+class ReadCoordinator:
+    """Serves the reads of the triggers sharing one loop and one :class:`HookOptions`.
+
+    Use it through :func:`shared_reader`, which counts the triggers holding it and closes it when
+    the last one leaves.
+    """
+
+    def __init__(self, options: HookOptions) -> None:
+        self.options = options
+        # Built now, so invalid options fail the trigger at its start, as the hook always did.
+        self._slot = _HookSlot(options.make_hook())
+        self._users = 0
+        self._pending: dict[str, _Waiters] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._flush_at: float | None = None
+        self._serving: set[asyncio.Task[None]] = set()
+        self._list_pages: int | None = None  # pages the last listing took
+        self._list_refused = False
+        self.lists_sent = 0  # batches served by a listing, for tests and logs
+
+    # -- what a trigger calls -------------------------------------------------------------------
+
+    async def read(
+        self, connection_id: str, *, window: float, end_time: float | None = None
+    ) -> dict[str, Any]:
+        """The connection as ``GET /v1/connections/{id}`` reports it, secrets masked.
+
+        Raises what the hook raises (after its retries). ``window`` is the longest this read may
+        wait for others (:func:`gather_window`); it never waits past ``end_time`` (epoch seconds).
+        """
+        if self._users < BATCH_THRESHOLD and not self._pending:
+            # Triggers started in the same loop iteration have not all registered yet: let them.
+            await asyncio.sleep(0)
+        if self._users < BATCH_THRESHOLD and not self._pending:
+            async with self._hook() as hook:
+                return await hook.aget_connection_details(connection_id)
+        loop = asyncio.get_running_loop()
+        wait = window if end_time is None else max(0.0, min(window, end_time - time.time()))
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._pending.setdefault(connection_id, []).append(future)
+        self._schedule(loop, loop.time() + wait)
+        try:
+            return await future
+        finally:
+            if future.cancelled():
+                self._forget(connection_id, future)
+
+    # -- gathering ------------------------------------------------------------------------------
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._flush_at is not None and self._flush_at <= when:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._flush_at = when
+        self._timer = loop.call_at(when, self._flush)
+
+    def _forget(self, connection_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
+        """Drop a cancelled read that is still gathering, so it neither counts nor gets fetched."""
+        waiters = self._pending.get(connection_id)
+        if waiters is None or future not in waiters:
+            return  # already handed to a batch, which skips finished futures
+        waiters.remove(future)
+        if not waiters:
+            del self._pending[connection_id]
+        if not self._pending and self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._flush_at = None
+
+    def _flush(self) -> None:
+        self._timer = self._flush_at = None
+        batch = {cid: ws for cid, ws in self._pending.items() if any(not w.done() for w in ws)}
+        self._pending = {}
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._serve(batch))
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
+
+    # -- serving --------------------------------------------------------------------------------
+
+    async def _serve(self, batch: dict[str, _Waiters]) -> None:
+        try:
+            async with self._hook() as hook:
+                if self._should_list(len(batch)):
+                    await self._serve_from_list(hook, batch)
+                if batch:
+                    await asyncio.gather(*(self._serve_one(hook, cid, ws) for cid, ws in batch.items()))
+        except Exception as error:  # the hook could not be opened (no Airflow connection, ...)
+            for waiters in batch.values():
+                _fail(waiters, error)
+        finally:
+            # Only when the coordinator closes with nobody waiting, or on a bug: never leave a
+            # waiter hanging.
+            for waiters in batch.values():
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.cancel()
+
+    def _should_list(self, distinct_ids: int) -> bool:
+        return (
+            distinct_ids >= BATCH_THRESHOLD
+            and not self._list_refused
+            and (self._list_pages is None or self._list_pages < distinct_ids)
+        )
+
+    async def _serve_from_list(self, hook: FivetranHook, batch: dict[str, _Waiters]) -> None:
+        """Resolve (and remove from ``batch``) every id the listing has; the rest get a GET."""
+        try:
+            items = await hook.alist_connections()
+        except Exception as error:
+            status = error.status_code if isinstance(error, FivetranAPIError) else None
+            if status == 429:
+                log.warning("Listing Fivetran connections hit the rate limit; %d reads fail.", len(batch))
+                for waiters in batch.values():
+                    _fail(waiters, error)
+                batch.clear()
+                return
+            if status == 403:
+                self._list_refused = True
+            log.warning(
+                "Listing Fivetran connections failed (%s); reading %d connections one by one.",
+                error,
+                len(batch),
+            )
+            return
+        self.lists_sent += 1
+        self._list_pages = max(1, math.ceil(len(items) / MAX_PAGE_SIZE))
+        wanted = set(batch)
+        for item in items:
+            cid = item.get("id")
+            if isinstance(cid, str) and cid in wanted:
+                _resolve(batch.pop(cid), item)
+                wanted.discard(cid)
+        if batch:
+            log.info("%d connections were not in the listing; reading them one by one.", len(batch))
+
+    @staticmethod
+    async def _serve_one(hook: FivetranHook, connection_id: str, waiters: _Waiters) -> None:
+        if all(waiter.done() for waiter in waiters):
+            return
+        try:
+            data = await hook.aget_connection_details(connection_id)
+        except Exception as error:
+            _fail(waiters, error)
+            return
+        _resolve(waiters, data)
+
+    # -- the hook -------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _hook(self) -> AsyncIterator[FivetranHook]:
+        """The current hook, counted as in use until the block ends."""
+        slot = self._slot
+        if time.monotonic() - slot.born > HOOK_MAX_AGE:
+            old, slot = slot, _HookSlot(self.options.make_hook())
+            self._slot = slot
+            old.retired = True
+            if old.in_flight == 0:
+                await old.hook.aclose()
+        slot.in_flight += 1
+        try:
+            if not slot.opened:
+                # The hook's first request reads the credentials and opens the client; several
+                # concurrent first requests would each open a client and leak all but one.
+                async with slot.ready:
+                    if not slot.opened:
+                        await slot.hook._aget_client()
+                        slot.opened = True
+            yield slot.hook
+        finally:
+            slot.in_flight -= 1
+            if slot.retired and slot.in_flight == 0:
+                await slot.hook.aclose()
+
+    async def _close(self) -> None:
+        """Stop gathering, stop serving, close the hook (the last trigger has left)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._flush_at = None
+        self._pending = {}
+        tasks = list(self._serving)
+        for task in tasks:
+            task.cancel()
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._slot.retired = True
+            if self._slot.in_flight == 0:
+                await self._slot.hook.aclose()
+
+
+def _resolve(waiters: _Waiters, data: dict[str, Any]) -> None:
+    """Hand ``data`` to the first live waiter and a deep copy to each other one."""
+    handed = False
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(copy.deepcopy(data) if handed else data)
+            handed = True
+
+
+def _fail(waiters: _Waiters, error: BaseException) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(error)
+
+
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[HookOptions, ReadCoordinator]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def shared_reader(options: HookOptions) -> AsyncIterator[ReadCoordinator]:
+    """The running loop's coordinator for ``options``, held until the block ends.
+
+    The last holder to leave closes the coordinator and removes it, so a later trigger gets a new
+    one (and a new hook) rather than one whose client is closing.
+    """
+    loop = asyncio.get_running_loop()
+    by_options = _REGISTRY.setdefault(loop, {})
+    coordinator = by_options.get(options)
+    if coordinator is None:
+        coordinator = by_options[options] = ReadCoordinator(options)
+    coordinator._users += 1
+    try:
+        yield coordinator
+    finally:
+        coordinator._users -= 1
+        if coordinator._users == 0:
+            if by_options.get(options) is coordinator:
+                del by_options[options]
+            if not by_options:
+                _REGISTRY.pop(loop, None)
+            await coordinator._close()
+
+
+def coordinators(loop: asyncio.AbstractEventLoop) -> dict[HookOptions, ReadCoordinator]:
+    """The live coordinators of ``loop`` (a copy), for tests and diagnostics."""
+    return dict(_REGISTRY.get(loop, {}))
