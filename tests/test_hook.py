@@ -626,3 +626,28 @@ def test_refused_connection_is_retried_even_for_a_historical_sync(monkeypatch: p
         make_hook(max_retries=2, connect_timeout=1.0).update_connection(CONN, is_historical_sync=True)
     assert caught.value.maybe_applied is False
     assert caught.value.status_code is None
+
+
+def test_concurrent_first_async_calls_share_one_client(
+    sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    opened: list[httpx.AsyncClient] = []
+    original_init = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        opened.append(self)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+    hook = make_hook()
+
+    async def both() -> list[str]:
+        answers = await asyncio.gather(hook.aget_connection_details(CONN), hook.aget_connection_details(CONN))
+        await hook.aclose()
+        return [answer["id"] for answer in answers]
+
+    assert asyncio.run(both()) == [CONN, CONN]
+    assert len(opened) == 1  # one client for both calls, so none was left open
+    assert opened[0].is_closed

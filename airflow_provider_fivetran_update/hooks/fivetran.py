@@ -284,13 +284,15 @@ class FivetranHook(BaseHook):
     # -- async transport (httpx) ----------------------------------------------------------------
 
     async def _aget_client(self) -> httpx.AsyncClient:
+        # Credentials first: with no await between the check and the assignment below, two
+        # coroutines asking at once cannot each open a client (and leak one).
+        credentials = await self._aget_credentials()
         loop = asyncio.get_running_loop()
         if self._async_client is None or self._async_client_loop is not loop:
             import httpx
 
             # A client's pooled connections belong to the loop that opened them; a hook reused
             # from another loop (a new asyncio.run, another trigger) gets a client of its own.
-            credentials = await self._aget_credentials()
             self._async_client = httpx.AsyncClient(
                 auth=(credentials.api_key, credentials.api_secret),
                 timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
