@@ -355,7 +355,9 @@ class FivetranHook(BaseHook):
 
     @staticmethod
     def _log_answer(request: ApiRequest, status: int, started: float) -> None:
-        log.info(
+        # DEBUG: writing a task-log line costs more than a request to a nearby API; the tasks log
+        # one INFO line per update themselves, and retries are logged at WARNING.
+        log.debug(
             "Fivetran API %s %s -> %s in %.0f ms",
             request.method,
             request.path,
