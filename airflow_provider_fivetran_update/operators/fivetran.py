@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_fivetran_update._compat import TaskInstanceKey
+    from airflow_provider_fivetran_update.operators.sync import (
+        FivetranResyncConnectionOperator as FivetranResyncConnectionOperator,
+    )
+    from airflow_provider_fivetran_update.operators.sync import (
+        FivetranSyncConnectionOperator as FivetranSyncConnectionOperator,
+    )
     from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 
 __all__ = [
@@ -666,3 +672,13 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
         if status == "failed":
             raise AirflowFailException(message)
         raise FivetranError(message)
+
+
+def __getattr__(name: str) -> Any:
+    # The sync operators live in operators.sync, which builds on the link above: importing them
+    # here on first use, rather than at the top, avoids an import cycle.
+    if name in ("FivetranSyncConnectionOperator", "FivetranResyncConnectionOperator"):
+        from airflow_provider_fivetran_update.operators import sync
+
+        return getattr(sync, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

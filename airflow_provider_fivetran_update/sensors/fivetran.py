@@ -20,6 +20,9 @@ from airflow_provider_fivetran_update.operators.fivetran import (
     FivetranConnectionLink,
     connection_dashboard_url,
 )
+from airflow_provider_fivetran_update.sensors.sync import (
+    FivetranSyncCompletedSensor as FivetranSyncCompletedSensor,
+)
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
     SYNC_STATES,

@@ -22,6 +22,7 @@ from airflow_provider_fivetran_update.states import (
     StateCheck,
     check_connection_state,
     check_historical_sync,
+    check_sync_completed,
     normalize_expected_states,
 )
 from airflow_provider_fivetran_update.triggers._reads import HookOptions, gather_window, shared_reader
@@ -94,6 +95,7 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         completed_after: float | None = None,
         first_poll_at: float | None = None,
         batch_reads: bool = True,
+        sync_completed: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # untyped in Airflow
         self.connection_id = connection_id
@@ -114,6 +116,7 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         self.retry_min_wait = float(retry_min_wait)
         self.retry_max_wait = float(retry_max_wait)
         self.batch_reads = bool(batch_reads)
+        self.sync_completed = sync_completed
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and keyword arguments (JSON values only) to rebuild this trigger.
@@ -138,6 +141,8 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         }
         if not self.batch_reads:
             kwargs["batch_reads"] = False
+        if self.sync_completed is not None:
+            kwargs["sync_completed"] = self.sync_completed
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _event(
@@ -155,6 +160,8 @@ class FivetranConnectionStateTrigger(BaseTrigger):
 
     def check(self, connection: Mapping[str, Any]) -> StateCheck:
         """The verdict of this trigger's mode on one GET answer."""
+        if self.sync_completed is not None:
+            return check_sync_completed(self.connection_id, connection, **self.sync_completed)
         if self.completed_after is not None:
             return check_historical_sync(
                 self.connection_id,
