@@ -52,6 +52,11 @@ JSON_TYPE = "application/json"
 # A truncated success body: what a proxy cutting an answer short leaves behind.
 MALFORMED_BODY = b'{"code": "Success", "message": "Operation performed.", "data": {"id": '
 _DROP_GRACE_SECONDS = 1.0
+# The OpenAPI names Google Sheets as a connector type without table-level re-sync.
+NO_TABLE_RESYNC_SERVICES = frozenset({"google_sheets"})
+# What the API produces (Accept) and consumes (Content-Type); Fivetran's OpenAPI declares only JSON.
+_ACCEPTABLE = frozenset({"*/*", "application/*", JSON_TYPE})
+_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
 
 
 def _body(payload: Any) -> bytes:
@@ -182,9 +187,11 @@ class SimulatorApp:
         replay = _replay(body, receive)
         try:
             if fault is None:
-                await self._answer(scope, replay, send_with_headers, headers, extra_headers)
+                await self._answer(scope, replay, send_with_headers, headers, extra_headers, body)
             else:
-                await self._fault(fault, scope, receive, replay, send_with_headers, headers, extra_headers)
+                await self._fault(
+                    fault, scope, receive, replay, send_with_headers, headers, extra_headers, body
+                )
         finally:
             record(None)  # nothing was answered: a dropped connection, or the client hung up
 
@@ -195,6 +202,7 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
+        body: bytes,
     ) -> None:
         sim = self._sim
         now = sim.state.now()
@@ -222,6 +230,10 @@ class SimulatorApp:
                 )
                 await limited(scope, receive, send)
                 return
+        refused = _negotiate(scope["method"], headers, body)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         await self._api(scope, receive, send)
 
     async def _fault(
@@ -233,6 +245,7 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
+        body: bytes,
     ) -> None:
         if fault.delay and not await _wait_unless_disconnected(raw_receive, fault.delay):
             return  # the client gave up (read timeout): nothing is answered and nothing changes
@@ -240,7 +253,7 @@ class SimulatorApp:
             await self._drop(scope, raw_receive)
             return
         if fault.answers_normally:
-            await self._answer(scope, receive, send, headers, extra_headers)
+            await self._answer(scope, receive, send, headers, extra_headers, body)
             return
         peek = self._sim.rate_limiter.check(self._sim.state.now(), consume=False)
         if peek is not None:
@@ -289,15 +302,21 @@ class SimulatorApp:
     # -- the Fivetran API ----------------------------------------------------------------------------
 
     def _api_routes(self) -> list[BaseRoute]:
-        prefixes = ["/v1/connections"]
+        names = ["connections"]
         if self._sim.legacy_connectors_path:
-            prefixes.append("/v1/connectors")
+            names.append("connectors")
         routes: list[BaseRoute] = [Route("/v1/account/info", self.account_info, methods=["GET"])]
-        for prefix in prefixes:
+        for name in names:
+            prefix = f"/v1/{name}"
+            one = prefix + "/{connection_id}"
             routes += [
                 Route(prefix, self.list_connections, methods=["GET"]),
-                Route(prefix + "/{connection_id}", self.connection_details, methods=["GET", "PATCH"]),
-                Route(prefix + "/{connection_id}/sync", self.sync_connection, methods=["POST"]),
+                Route("/v1/groups/{group_id}/" + name, self.list_group_connections, methods=["GET"]),
+                Route(one, self.connection_details, methods=["GET", "PATCH"]),
+                Route(one + "/sync", self.sync_connection, methods=["POST"]),
+                Route(one + "/test", self.test_connection, methods=["POST"]),
+                Route(one + "/resync", self.resync_connection, methods=["POST"]),
+                Route(one + "/schemas/tables/resync", self.resync_tables, methods=["POST"]),
             ]
         if self._sim.legacy_connectors_path:
             # The pre-2024 providers start a sync with POST /v1/connectors/{id}/force.
@@ -318,6 +337,18 @@ class SimulatorApp:
 
     async def list_connections(self, request: Request) -> Response:
         """``GET /v1/connections``: cursor pagination, optional ``group_id`` and ``schema`` filters."""
+        return self._page(
+            request, request.query_params.get("group_id"), "Connections list retrieved successfully"
+        )
+
+    async def list_group_connections(self, request: Request) -> Response:
+        """``GET /v1/groups/{id}/connections``: the list of one group, paginated the same way."""
+        group_id = request.path_params["group_id"]
+        if not self._sim.state.group_exists(group_id):
+            return error_response(404, "NotFound_Group", f"Group with id '{group_id}' doesn't exist")
+        return self._page(request, group_id, "Group connections retrieved successfully")
+
+    def _page(self, request: Request, group_id: str | None, message: str) -> Response:
         raw_limit = request.query_params.get("limit", "100")
         try:
             limit = int(raw_limit)
@@ -331,7 +362,7 @@ class SimulatorApp:
             items, next_cursor = self._sim.state.page(
                 limit=limit,
                 cursor=request.query_params.get("cursor") or None,
-                group_id=request.query_params.get("group_id"),
+                group_id=group_id,
                 schema=request.query_params.get("schema"),
             )
         except InvalidCursorError as exc:
@@ -339,7 +370,7 @@ class SimulatorApp:
         data: dict[str, Any] = {"items": items}
         if next_cursor is not None:
             data["next_cursor"] = next_cursor
-        return success_response("Connections list retrieved successfully", data)
+        return success_response(message, data)
 
     async def connection_details(self, request: Request) -> Response:
         """``/v1/connections/{id}``: ``GET`` reads it, ``PATCH`` updates it."""
@@ -391,6 +422,89 @@ class SimulatorApp:
             return error_response(400, "InvalidInput", f"force must be a boolean, got {force!r}.")
         return self._trigger(connection_id, force=force)
 
+    async def test_connection(self, request: Request) -> Response:
+        """``POST /v1/connections/{id}/test``: run the setup tests; the body (``{}`` at least) is required."""
+        connection_id = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        problems = [
+            f"{name} must be a boolean, got {body[name]!r}."
+            for name in ("trust_certificates", "trust_fingerprints")
+            if name in body and not isinstance(body[name], bool)
+        ]
+        if problems:
+            return error_response(400, "InvalidInput", " ".join(problems))
+        try:
+            data = self._sim.state.run_setup_tests(connection_id)
+        except ConnectionNotFoundError as exc:
+            return not_found(exc)
+        return success_response("Setup tests have been completed", data)
+
+    async def resync_connection(self, request: Request) -> Response:
+        """``POST /v1/connections/{id}/resync``: everything, or ``{"scope": {schema: [table, ...]}}``."""
+        connection_id = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=False)
+        if isinstance(body, Response):
+            return body
+        scope = body.get("scope")
+        if scope is not None:
+            checked = self._table_scope(connection_id, scope, "scope")
+            if isinstance(checked, Response):
+                return checked
+            scope = checked
+        return self._resync(
+            connection_id,
+            scope,
+            f"Sync has been successfully triggered for connection with id '{connection_id}'",
+        )
+
+    async def resync_tables(self, request: Request) -> Response:
+        """``POST /v1/connections/{id}/schemas/tables/resync``: body ``{schema: [table, ...]}``."""
+        connection_id = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        scope = self._table_scope(connection_id, body, "The request body")
+        if isinstance(scope, Response):
+            return scope
+        return self._resync(connection_id, scope, "Re-sync has been triggered successfully")
+
+    def _table_scope(self, connection_id: str, scope: Any, name: str) -> dict[str, list[str]] | Response:
+        """A re-sync scope checked as Fivetran documents it, or the 400 answer."""
+        shape = f"{name} must map each schema name to a non-empty list of table names"
+        if not isinstance(scope, dict) or not scope:
+            return error_response(400, "InvalidInput", f"{shape}; got {scope!r}.")
+        for schema, tables in scope.items():
+            if (
+                not isinstance(tables, list)
+                or not tables
+                or not all(isinstance(table, str) and table for table in tables)
+            ):
+                return error_response(400, "InvalidInput", f"{shape}; schema {schema!r} has {tables!r}.")
+        service = self._sim.state.view(connection_id)["service"]
+        if service in NO_TABLE_RESYNC_SERVICES:
+            return error_response(
+                400,
+                "InvalidInput",
+                f"Connection '{connection_id}' ({service}) does not support table-level re-sync;"
+                " re-sync the whole connection instead (no scope).",
+            )
+        return scope
+
+    def _resync(self, connection_id: str, scope: dict[str, list[str]] | None, message: str) -> Response:
+        try:
+            self._sim.state.resync(connection_id, scope)
+        except ConnectionNotFoundError as exc:
+            return not_found(exc)
+        return success_response(message)
+
     async def force_sync(self, request: Request) -> Response:
         """Legacy ``POST /v1/connectors/{id}/force``: a forced sync."""
         return self._trigger(request.path_params["connection_id"], force=True)
@@ -417,6 +531,7 @@ class SimulatorApp:
             Route(p + "/connections/{connection_id}", self.admin_connection, methods=["GET", "DELETE"]),
             Route(p + "/connections/{connection_id}/status", self.admin_status, methods=["POST"]),
             Route(p + "/connections/{connection_id}/behaviour", self.admin_behaviour, methods=["POST"]),
+            Route(p + "/connections/{connection_id}/reschedule", self.admin_reschedule, methods=["POST"]),
             Route(p + "/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
             Route(p + "/rate_limit", self.admin_rate_limit, methods=["POST"]),
             Route(p + "/clock", self.admin_clock, methods=["GET"]),
@@ -504,19 +619,35 @@ class SimulatorApp:
         return json_response(200, {"code": "Success", "data": data})
 
     async def admin_behaviour(self, request: Request) -> Response:
-        """``POST /__admin/connections/{id}/behaviour``: booleans ``broken``, ``fail_historical_sync``."""
+        """``POST /__admin/connections/{id}/behaviour``: booleans ``broken``, ``fail_historical_sync``,
+        ``fail_syncs``."""
         body = await _json_object(request, required=True)
         if isinstance(body, Response):
             return body
-        unknown = set(body) - {"broken", "fail_historical_sync"}
+        unknown = set(body) - {"broken", "fail_historical_sync", "fail_syncs"}
         if unknown or not all(isinstance(value, bool) for value in body.values()):
             return error_response(
-                400, "InvalidInput", "Give booleans 'broken' and/or 'fail_historical_sync'."
+                400, "InvalidInput", "Give booleans 'broken', 'fail_historical_sync' and/or 'fail_syncs'."
             )
         try:
             self._sim.set_behaviour(request.path_params["connection_id"], **body)
         except ConnectionNotFoundError as exc:
             return not_found(exc)
+        return json_response(200, {"code": "Success"})
+
+    async def admin_reschedule(self, request: Request) -> Response:
+        """``POST /__admin/connections/{id}/reschedule``: ``{"seconds": 3600}``, see
+        :meth:`FivetranSimulator.reschedule_next_sync`."""
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        seconds: Any = body.get("seconds")
+        try:
+            self._sim.reschedule_next_sync(request.path_params["connection_id"], seconds)
+        except ConnectionNotFoundError as exc:
+            return not_found(exc)
+        except ValueError as exc:
+            return error_response(400, "InvalidInput", str(exc))
         return json_response(200, {"code": "Success"})
 
     async def admin_faults(self, request: Request) -> Response:
@@ -584,6 +715,36 @@ def _try_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _negotiate(method: str, headers: Mapping[str, str], body: bytes) -> Response | None:
+    """406 for an ``Accept`` the API cannot satisfy, 415 for a body that is not declared JSON.
+
+    A missing ``Accept``, ``*/*`` and ``application/json`` with or without ``version=`` are all
+    served; a request without a body (``POST /sync`` as most clients send it) needs no type.
+    """
+    accept = headers.get("accept", "").strip()
+    if accept and not any(_media_type(item) in _ACCEPTABLE for item in accept.split(",")):
+        return error_response(
+            406,
+            "NotAcceptable",
+            f"Cannot produce a response matching Accept: {accept!r};"
+            " send Accept: application/json;version=2.",
+        )
+    content_type = headers.get("content-type", "")
+    if method in _BODY_METHODS and body and _media_type(content_type) != JSON_TYPE:
+        shown = repr(content_type) if content_type else "none"
+        return error_response(
+            415,
+            "UnsupportedMediaType",
+            f"Content-Type {shown} is not supported;"
+            " send the body as JSON with Content-Type: application/json.",
+        )
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes | None:

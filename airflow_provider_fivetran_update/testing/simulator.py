@@ -46,8 +46,9 @@ class FivetranSimulator:
     :param setup_tests_seconds: real seconds a PATCH that runs setup tests takes to answer.
     :param schedule_scale: simulated seconds per ``sync_frequency`` minute for automatic syncs of
         ``auto`` connections; ``None`` (default): no sync ever starts by itself.
-    :param legacy_connectors_path: also serve the retired ``/v1/connectors/...`` paths (the real
-        API answers 404 there, as the simulator does by default).
+    :param legacy_connectors_path: also serve the older ``/v1/connectors/...`` paths, including
+        ``/v1/groups/{id}/connectors`` and ``POST /v1/connectors/{id}/force``. Off by default: the
+        current OpenAPI has no such paths and users reported 404s there from March 2026.
     :param seed: add the demo connections of :meth:`seed_demo` (and restore them on :meth:`reset`).
     :param allow_non_loopback: allow ``host`` to be a non-loopback address.
     :param timeout_keep_alive: seconds an idle keep-alive connection stays open.
@@ -248,10 +249,30 @@ class FivetranSimulator:
         return self.state.set_status(connection_id, **status)
 
     def set_behaviour(
-        self, connection_id: str, *, broken: bool | None = None, fail_historical_sync: bool | None = None
+        self,
+        connection_id: str,
+        *,
+        broken: bool | None = None,
+        fail_historical_sync: bool | None = None,
+        fail_syncs: bool | None = None,
     ) -> None:
-        """Change whether the connection's next setup tests / historical syncs fail."""
-        self.state.set_behaviour(connection_id, broken=broken, fail_historical_sync=fail_historical_sync)
+        """Change whether the connection's next setup tests, historical syncs or all syncs fail.
+
+        ``None`` leaves a behaviour as it is.
+        """
+        self.state.set_behaviour(
+            connection_id, broken=broken, fail_historical_sync=fail_historical_sync, fail_syncs=fail_syncs
+        )
+
+    def reschedule_next_sync(self, connection_id: str, seconds: float) -> None:
+        """Make the connection's next sync wait ``seconds`` (simulated) as the source's quota is used up.
+
+        Whatever would start that sync (``POST /sync``, ``/resync``, a historical sync, the
+        schedule) leaves it in ``sync_state`` ``rescheduled`` with ``status.rescheduled_for`` set.
+        At that time an ``auto`` connection starts it; a ``manual`` one waits for ``POST /sync``,
+        which also starts it early. One-shot: later syncs start normally.
+        """
+        self.state.reschedule_next_sync(connection_id, seconds)
 
     def seed_demo(self) -> list[str]:
         """Add a few demo connections and return their ids."""
