@@ -191,36 +191,59 @@ def test_sync_success_paused_broken_and_no_wait(
     assert PASSWORD not in json.dumps([xcom(dag_run, task) for task in ("ok", "resumed", "nowait")])
 
 
+@pytest.fixture
+def slow_sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
+    """Syncs that run until the test moves the simulated clock on."""
+    with FivetranSimulator(sync_seconds=600, historical_sync_seconds=600) as simulator:
+        for name, value in simulator.airflow_env().items():
+            monkeypatch.setenv(name, value)
+        yield simulator
+
+
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
-def test_retry_after_the_sync_request_landed_sends_no_second_sync(
-    sim: FivetranSimulator, deferrable: bool
+@pytest.mark.parametrize(
+    ("operator", "action"),
+    [(FivetranSyncConnectionOperator, "/sync"), (FivetranResyncConnectionOperator, "/resync")],
+    ids=["sync", "resync"],
+)
+def test_retry_after_the_request_landed_sends_it_once(
+    slow_sim: FivetranSimulator, operator: type[Any], action: str, deferrable: bool
 ) -> None:
+    sim = slow_sim
     sim.add_connection("retried")
-    with _dag("sync_retry") as dag:
-        FivetranSyncConnectionOperator(
+    path = "/v1/connections/retried"
+    extra = {"force": True} if action == "/sync" else {}
+    with _dag("retry") as dag:
+        operator(
             task_id="retried",
             connection_id="retried",
-            force=True,
             deferrable=deferrable,
             poll_interval=0.3,
             timeout=60,
             retries=1,
             retry_delay=timedelta(0),
-            max_retries=0,
+            max_retries=0,  # the hook does not retry the failed read: the task does
+            **extra,
         )
-    # The first read after the request fails, and the hook does not retry it: the task does.
-    helper = _when(
-        lambda: _count(sim, "POST", "retried", "/sync") >= 1,
-        lambda: sim.fail_next(1, status=503, method="GET", path="/v1/connections/retried"),
-    )
+    helpers = [
+        # The first read after the request fails...
+        _when(
+            lambda: _count(sim, "POST", "retried", action) >= 1,
+            lambda: sim.fail_next(1, status=503, method="GET", path=path),
+        ),
+        # ...and once the retry has read the connection (and seen it running), the sync ends.
+        _when(lambda: _count(sim, "GET", "retried") >= 3, lambda: sim.advance(900)),
+    ]
     dag_run = run_dag(dag)
-    helper.join(5)
+    for helper in helpers:
+        helper.join(5)
 
     assert task_states(dag_run) == {("retried", -1): "success"}
-    assert _tis(dag_run)["retried"].try_number == 2
-    # A forced sync requested again would restart the running one: it was sent once.
-    assert _count(sim, "POST", "retried", "/sync") == 1
-    assert xcom(dag_run, "retried")["sync"]["requested_at"] is None  # this try requested nothing
+    # A second forced sync or re-sync would restart the running one: it was sent once.
+    assert (_tis(dag_run)["retried"].try_number, _count(sim, "POST", "retried", action)) == (2, 1)
+    outcome = xcom(dag_run, "retried")["sync"]
+    assert outcome["status"] == "succeeded"
+    assert outcome["requested_at"] is None  # the retry requested nothing
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
@@ -256,3 +279,121 @@ def test_429_during_the_wait_is_retried_after_retry_after(sim: FivetranSimulator
         200,
     ]
     assert _count(sim, "POST", "limited", "/sync") == 1
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_failure_rescheduled_recovery_and_names(
+    sim: FivetranSimulator,
+    deferrable: bool,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    sim.add_connection("failing")
+    sim.set_behaviour("failing", fail_syncs=True)
+    sim.add_connection("later")
+    sim.reschedule_next_sync("later", 2.0)
+    sim.add_connection("fixable", setup_state="broken")
+    sim.add_connection("hopeless", setup_state="broken", broken=True)
+    sim.add_connection("by_name_us", group_id="us", schema="sales")
+    sim.add_connection("by_name_eu", group_id="eu", schema="sales")
+    wait = {"deferrable": deferrable, "poll_interval": 1.0, "timeout": 60, **FAST}
+    with _dag("sync_more") as dag:
+        FivetranSyncConnectionOperator(
+            task_id="failing", connection_id="failing", retries=1, retry_delay=timedelta(0), **wait
+        )
+        FivetranSyncConnectionOperator(task_id="later", connection_id="later", **wait)
+        FivetranSyncConnectionOperator(
+            task_id="fixable", connection_id="fixable", recover_broken=True, **wait
+        )
+        FivetranSyncConnectionOperator(
+            task_id="hopeless", connection_id="hopeless", recover_broken=True, **wait
+        )
+        FivetranSyncConnectionOperator(
+            task_id="by_name",
+            connection_name="{{ params.name }}",
+            group_id="eu",
+            params={"name": "sales"},
+            **wait,
+        )
+
+    with caplog.at_level("INFO"):
+        dag_run = run_dag(dag)
+
+    assert task_states(dag_run) == {
+        ("failing", -1): "failed",
+        ("later", -1): "success",
+        ("fixable", -1): "success",
+        ("hopeless", -1): "failed",
+        ("by_name", -1): "success",
+    }
+    tis = _tis(dag_run)
+    # A failed sync fails the task at once, with Fivetran's status task: no retry, one request.
+    assert tis["failing"].try_number == 1
+    assert _count(sim, "POST", "failing", "/sync") == 1
+    # Rescheduled by Fivetran: waited for (it starts at rescheduled_for by itself), not re-requested.
+    assert _count(sim, "POST", "later", "/sync") == 1
+    later = xcom(dag_run, "later")
+    assert later["sync"]["status"] == "succeeded" and later["status"]["sync_state"] == "scheduled"
+    # Broken, recovered: setup tests, then the sync. Still broken: setup tests, and nothing else.
+    assert [r.path for r in sim.requests if r.method == "POST" and "/fixable" in r.path] == [
+        "/v1/connections/fixable/test",
+        "/v1/connections/fixable/sync",
+    ]
+    assert [r.path for r in sim.requests if r.method == "POST" and "/hopeless" in r.path] == [
+        "/v1/connections/hopeless/test"
+    ]
+    # By name: one filtered listing of the group, then the sync of the connection found.
+    assert [(r.path, r.query.get("schema")) for r in sim.requests if "groups" in r.path] == [
+        ("/v1/groups/eu/connections", "sales")
+    ]
+    assert _count(sim, "POST", "by_name_eu", "/sync") == 1
+    assert _count(sim, "POST", "by_name_us", "/sync") == 0
+    assert xcom(dag_run, "by_name", key="fivetran_connection_id") == "by_name_eu"
+    assert xcom(dag_run, "by_name")["id"] == "by_name_eu"
+    assert xcom(dag_run, "by_name", key=DASHBOARD_URL_XCOM_KEY).endswith("/connections/by_name_eu/status")
+
+    logs = _logs(caplog, capfd)
+    assert "A sync of Fivetran connection 'failing' failed at" in logs
+    assert "resolve_sync_failure: Sync failed" in logs
+    assert "Fivetran rescheduled the sync of connection 'later'" in logs
+    assert "'hopeless' is still broken after its setup tests" in logs
+    assert "Validating credentials: Authentication failed" in logs
+    assert "Fivetran connection named 'sales' in group 'eu' is 'by_name_eu'" in logs
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_resync_of_some_tables(sim: FivetranSimulator, deferrable: bool) -> None:
+    sim.add_connection("tables")
+    with _dag("resync") as dag:
+        FivetranResyncConnectionOperator(
+            task_id="tables",
+            connection_id="tables",
+            scope="{{ params.scope | tojson }}",
+            params={"scope": {"public": ["orders", "users"]}},
+            deferrable=deferrable,
+            poll_interval=BETWEEN_POLLS,
+            timeout=60,
+            **FAST,
+        )
+    dag_run = run_dag(dag)
+
+    assert task_states(dag_run) == {("tables", -1): "success"}
+    assert [r.json for r in sim.requests if r.path == "/v1/connections/tables/resync"] == [
+        {"scope": {"public": ["orders", "users"]}}
+    ]
+    assert (_count(sim, "GET", "tables"), _count(sim, "POST", "tables", "/resync")) == (2, 1)
+    assert xcom(dag_run, "tables")["sync"]["status"] == "succeeded"
+
+
+def test_invalid_rendered_scope_fails_before_any_request(sim: FivetranSimulator) -> None:
+    sim.add_connection("tables")
+    with _dag("resync_bad_scope") as dag:
+        FivetranResyncConnectionOperator(
+            task_id="bad",
+            connection_id="tables",
+            scope="{{ params.scope | tojson }}",
+            params={"scope": {"s": []}},
+        )
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {("bad", -1): "failed"}
+    assert sim.request_count() == 0
