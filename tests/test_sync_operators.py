@@ -164,6 +164,8 @@ def test_sync_success_paused_broken_and_no_wait(
     assert [r.json for r in sim.requests if r.path == "/v1/connections/ok/sync"] == [{"force": False}]
     ok = xcom(dag_run, "ok")
     assert ok["sync"]["status"] == "succeeded"
+    assert ok["sync"]["requested_at"] is not None
+    assert ok["sync"]["completed_after"] <= ok["sync"]["requested_at"] < ok["succeeded_at"]
     assert ok["succeeded_at"] != before and ok["succeeded_at"] == ok["sync"]["succeeded_at"]
     assert ok["config"]["password"] == SECRET_MASK
     assert xcom(dag_run, "ok", key=DASHBOARD_URL_XCOM_KEY).endswith("/connections/ok/status")
@@ -397,3 +399,108 @@ def test_invalid_rendered_scope_fails_before_any_request(sim: FivetranSimulator)
     dag_run = run_dag(dag)
     assert task_states(dag_run) == {("bad", -1): "failed"}
     assert sim.request_count() == 0
+
+
+# -- the sync-completed sensor ----------------------------------------------------------------------
+
+
+def _reschedules(dag_run: Any, task_id: str) -> int:
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    ti = _tis(dag_run)[task_id]
+    with create_session() as session:
+        count = session.scalar(
+            select(func.count()).select_from(TaskReschedule).where(TaskReschedule.ti_id == ti.id)
+        )
+        return int(count or 0)
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+def test_sensor_success_failure_tolerance_paused_and_names(
+    sim: FivetranSimulator,
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+
+    earlier = "2020-01-01T00:00:00Z"
+    for connection_id in ("done", "new", "failing", "tolerant", "paused"):
+        sim.add_connection(connection_id, paused=connection_id == "paused")
+    sim.add_connection("named", group_id="eu", schema="sales")
+    sim.set_status("done", succeeded_at="2025-06-01T00:00:00Z")
+    sim.set_status("named", succeeded_at="2025-06-01T00:00:00Z")
+    sim.set_behaviour("failing", fail_syncs=True)
+    sim.set_status("tolerant", failed_at="2025-06-01T00:00:00Z")
+    sensor = {
+        "poke_interval": BETWEEN_POLLS,
+        "timeout": 60,
+        "mode": "reschedule" if mode == "reschedule" else "poke",
+        "deferrable": mode == "deferrable",
+        **FAST,
+    }
+    with _dag("sensor") as dag:
+        # Completed before the sensor started, after the moment given: found by the first poke.
+        FivetranSyncCompletedSensor(task_id="done", connection_id="done", completed_after=earlier, **sensor)
+        # The default moment (the start of the data interval): a sync started after the first poke.
+        FivetranSyncCompletedSensor(task_id="new", connection_id="new", **sensor)
+        FivetranSyncCompletedSensor(
+            task_id="failing", connection_id="failing", retries=1, retry_delay=timedelta(0), **sensor
+        )
+        FivetranSyncCompletedSensor(
+            task_id="tolerant",
+            connection_id="tolerant",
+            completed_after="{{ params.after }}",
+            params={"after": earlier},
+            fail_on_sync_failure=False,
+            **sensor,
+        )
+        FivetranSyncCompletedSensor(task_id="paused", connection_id="paused", **sensor)
+        FivetranSyncCompletedSensor(
+            task_id="named", connection_name="sales", group_id="eu", completed_after=earlier, **sensor
+        )
+    hook = FivetranHook(**FAST)
+    helpers = [
+        _when(lambda c=c: _count(sim, "GET", c) >= 1, lambda c=c: hook.sync_connection(c))
+        for c in ("new", "failing", "tolerant")
+    ]
+    with caplog.at_level("INFO"):
+        dag_run = run_dag(dag)
+    for helper in helpers:
+        helper.join(5)
+
+    assert task_states(dag_run) == {
+        ("done", -1): "success",
+        ("new", -1): "success",
+        ("failing", -1): "failed",
+        ("tolerant", -1): "success",
+        ("paused", -1): "failed",
+        ("named", -1): "success",
+    }
+    tis = _tis(dag_run)
+    # One read each when the first poke decides.
+    assert [_count(sim, "GET", c) for c in ("done", "paused", "named")] == [1, 1, 1]
+    # A sync that started after the first poke and ended before the second: found by its timestamp.
+    for task_id in ("new", "failing", "tolerant"):
+        assert _count(sim, "GET", task_id) == 2 + (
+            _reschedules(dag_run, task_id) - 1 if mode == "reschedule" else 0
+        )
+    assert tis["failing"].try_number == 1  # a failed sync fails at once, without a retry
+    done = xcom(dag_run, "done")
+    assert done["sync"] == {
+        "status": "succeeded",
+        "requested_at": None,
+        "completed_after": "2020-01-01T00:00:00Z",
+        "succeeded_at": done["succeeded_at"],
+        "failed_at": None,
+    }
+    new = xcom(dag_run, "new")
+    assert new["sync"]["completed_after"] == dag_run.data_interval_start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert xcom(dag_run, "named")["id"] == "named"
+    # Sensors never request a sync themselves.
+    assert sum(1 for r in sim.requests if r.method == "POST") == 3  # the test's own three
+    logs = _logs(caplog, capfd)
+    assert "A sync of Fivetran connection 'failing' failed at" in logs
+    assert "Fivetran connection 'paused' is paused, so no sync will complete" in logs

@@ -37,6 +37,10 @@ __all__ = ["SYNC_RESULT_KEY", "FivetranResyncConnectionOperator", "FivetranSyncC
 SYNC_RESULT_KEY = "sync"
 """The key the sync operators and the sync sensor add to the connection they return: the outcome."""
 
+SYNC_REQUEST_XCOM_KEY = "fivetran_sync_request"
+"""XCom key of what a sync operator requested: ``connection_id``, ``requested_at`` and ``completed_after``
+(epoch seconds). Pushed before the wait, so a resumed deferral (and a downstream task) finds it."""
+
 _DEFAULT_TIMEOUT = 7 * 24 * 60 * 60.0  # as BaseSensorOperator's: historical re-syncs can take days
 
 
@@ -150,6 +154,14 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
             self.send(connection_id)
             self.log.info("Requested a %s of Fivetran connection %s.", self._what, connection_id)
         completed_after = historical_sync_anchor(current, requested_at=requested_at)
+        ti.xcom_push(
+            key=SYNC_REQUEST_XCOM_KEY,
+            value={
+                "connection_id": connection_id,
+                "requested_at": requested_at,
+                "completed_after": completed_after,
+            },
+        )
         if not self.wait_for_completion:
             return sync_result(
                 current,
@@ -207,16 +219,7 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
     def _wait(self, connection_id: str, completed_after: float, requested_at: float | None) -> dict[str, Any]:
         trigger = self._trigger(connection_id, completed_after)
         if self.deferrable:
-            self.defer(
-                trigger=trigger,
-                method_name="execute_complete",
-                kwargs={
-                    "connection_id": connection_id,
-                    "completed_after": completed_after,
-                    "requested_at": requested_at,
-                },
-                timeout=self.execution_timeout,
-            )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=self.execution_timeout)
         while True:
             remaining = trigger.end_time - time.time()
             if remaining <= 0:
@@ -254,15 +257,14 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
             "waits for it again without requesting another one while it runs."
         )
 
-    def execute_complete(
-        self,
-        context: Context,
-        event: dict[str, Any] | None = None,
-        connection_id: str = "",
-        completed_after: float = 0.0,
-        requested_at: float | None = None,
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: return the connection on success, raise on anything else."""
+        ti = context["ti"]
+        # What execute() pushed: Airflow keeps a task's XComs while it is deferred.
+        request = ti.xcom_pull(task_ids=ti.task_id, key=SYNC_REQUEST_XCOM_KEY, map_indexes=ti.map_index) or {}
+        connection_id = str(request.get("connection_id") or self.connection_id)
+        completed_after = float(request.get("completed_after") or 0.0)
+        requested_at = request.get("requested_at")
         if not event or "status" not in event:
             raise FivetranError(
                 f"The trigger for Fivetran connection {connection_id!r} ended without an event."

@@ -177,15 +177,13 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
                     **self.hook_options(),
                 ),
                 method_name="execute_complete",
-                kwargs={"completed_after": self._completed_after},
                 timeout=self.execution_timeout,
             )
         return PokeReturnValue(is_done=False)
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, completed_after: float = 0.0
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: return the connection on success, raise on anything else."""
+        completed_after = self._baseline(context)  # the same value as before deferring
         if not event or "status" not in event:
             raise FivetranError("The trigger of this Fivetran sync sensor ended without an event.")
         status, message = event["status"], str(event.get("message", ""))
