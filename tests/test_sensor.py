@@ -456,8 +456,8 @@ def test_trigger_gets_an_absolute_end_time_from_the_sensor_timeout(sim: Fivetran
     assert trigger.poll_interval == 7
     assert trigger.expected_setup_state == ["connected"]
     assert trigger.expected_sync_state == ["scheduled", "syncing"]
-    assert trigger.request_timeout == 12
-    assert trigger.max_retries == 3
+    assert trigger.options.request_timeout == 12
+    assert trigger.options.max_retries == 3
 
 
 _Complete = Callable[..., Any]
