@@ -394,11 +394,16 @@ def check_sync_completed(
         )
     if state["sync_state"] == "rescheduled":
         when = state["rescheduled_for"] or "a time Fivetran did not report"
+        resumes = (
+            "on a manual schedule it starts only when a sync is requested again"
+            if connection.get("schedule_type") == "manual"
+            else "it resumes by itself"
+        )
         return StateCheck(
             "waiting",
             state,
             f"Fivetran rescheduled the sync of connection {connection_id!r} for {when} (it waits out a "
-            f"source limit and resumes by itself): {current}.",
+            f"source limit; {resumes}): {current}.",
         )
     return StateCheck(
         "waiting", state, f"No sync of Fivetran connection {connection_id!r} has completed yet: {current}."

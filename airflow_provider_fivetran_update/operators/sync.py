@@ -10,7 +10,6 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, conf
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
-from airflow_provider_fivetran_update.exceptions import FivetranError
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
 from airflow_provider_fivetran_update.operators.fivetran import (
     DASHBOARD_URL_XCOM_KEY,
@@ -19,7 +18,6 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 )
 from airflow_provider_fivetran_update.redaction import redact
 from airflow_provider_fivetran_update.states import (
-    check_sync_completed,
     describe_problems,
     format_epoch,
     historical_sync_anchor,
@@ -29,8 +27,6 @@ from airflow_provider_fivetran_update.syncing import normalize_resync_scope
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 
 __all__ = ["SYNC_RESULT_KEY", "FivetranResyncConnectionOperator", "FivetranSyncConnectionOperator"]
 
@@ -169,7 +165,7 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
                     "requested", current, completed_after=completed_after, requested_at=requested_at
                 ),
             )
-        return self._wait(connection_id, completed_after, requested_at)
+        return self._wait(connection_id, current, completed_after, requested_at)
 
     def _ready(self, connection_id: str, connection: dict[str, Any]) -> dict[str, Any]:
         """Resume a paused connection or repair a broken one when asked; otherwise fail at once."""
@@ -213,48 +209,49 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
             self.log.info("Fivetran connection %s passed its setup tests.", connection_id)
         return connection
 
-    def _condition(self, completed_after: float) -> dict[str, Any]:
-        return {"completed_after": completed_after, "fail_on_sync_failure": True, "fail_on_paused": True}
+    def _wait(
+        self, connection_id: str, known: dict[str, Any], completed_after: float, requested_at: float | None
+    ) -> dict[str, Any]:
+        """Wait in the worker, or defer; ``known`` (read before the request) is judged first, unread."""
+        from airflow_provider_fivetran_update.waiting import Wait, WaitCondition, defer_wait, run_wait
 
-    def _wait(self, connection_id: str, completed_after: float, requested_at: float | None) -> dict[str, Any]:
-        trigger = self._trigger(connection_id, completed_after)
-        if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=self.execution_timeout)
-        while True:
-            remaining = trigger.end_time - time.time()
-            if remaining <= 0:
-                raise AirflowFailException(self._timeout_message(connection_id))
-            time.sleep(min(self.poll_interval, remaining))
-            connection = self.hook.get_connection_details(connection_id)
-            check = check_sync_completed(connection_id, connection, **self._condition(completed_after))
-            self.log.info("%s", check.message)
-            if check.outcome == "satisfied":
-                return sync_result(
-                    connection,
-                    sync_outcome(
-                        "succeeded", connection, completed_after=completed_after, requested_at=requested_at
-                    ),
-                )
-            if check.outcome in ("broken", "failed"):
-                raise AirflowFailException(check.message)
-
-    def _trigger(self, connection_id: str, completed_after: float) -> FivetranConnectionStateTrigger:
-        from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
-
-        return FivetranConnectionStateTrigger(
-            connection_id=connection_id,
-            end_time=time.time() + self.timeout,
+        wait = Wait(
+            connection_id,
+            WaitCondition.sync_completed(completed_after=completed_after),
+            deadline=time.time() + self.timeout,
             poll_interval=self.poll_interval,
-            first_poll_at=time.time() + self.poll_interval,
-            sync_completed=self._condition(completed_after),
-            **self.hook_options(),
+            patient=self.deferrable,
+            log=self.log,
+        )
+        result = run_wait(
+            lambda: self.hook.get_connection_details(connection_id, deadline=wait.deadline),
+            wait,
+            known=known,
+            defer=(lambda wait: defer_wait(self, wait, self.hook_options_value()))
+            if self.deferrable
+            else None,
+        )
+        return self._outcome(result, connection_id, completed_after, requested_at)
+
+    def _outcome(
+        self, end: Any, connection_id: str, completed_after: float, requested_at: float | None
+    ) -> dict[str, Any]:
+        """The task's result once the wait ended (a wait result or a trigger event); raises unless success."""
+        from airflow_provider_fivetran_update.waiting import settle
+
+        result = settle(end, connection_id=connection_id, timeout_error=self._timeout_error)
+        connection = result.connection or {}
+        return sync_result(
+            connection,
+            sync_outcome("succeeded", connection, completed_after=completed_after, requested_at=requested_at),
         )
 
-    def _timeout_message(self, connection_id: str) -> str:
-        return (
-            f"Timed out after {self.timeout:g} s waiting for the {self._what} of Fivetran connection "
-            f"{connection_id!r} to complete. It may still be running in Fivetran; clearing this task "
-            "waits for it again without requesting another one while it runs."
+    def _timeout_error(self, last: str) -> AirflowFailException:
+        """A wait that timed out: final (no retry), saying what was seen last and what to do."""
+        return AirflowFailException(
+            f"Timed out after {self.timeout:g} s waiting for the {self._what} to complete: {last} It may "
+            "still be running in Fivetran; clearing this task waits for it again without requesting "
+            "another one while it runs."
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -262,28 +259,12 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         ti = context["ti"]
         # What execute() pushed: Airflow keeps a task's XComs while it is deferred.
         request = ti.xcom_pull(task_ids=ti.task_id, key=SYNC_REQUEST_XCOM_KEY, map_indexes=ti.map_index) or {}
-        connection_id = str(request.get("connection_id") or self.connection_id)
-        completed_after = float(request.get("completed_after") or 0.0)
-        requested_at = request.get("requested_at")
-        if not event or "status" not in event:
-            raise FivetranError(
-                f"The trigger for Fivetran connection {connection_id!r} ended without an event."
-            )
-        status, message = event["status"], str(event.get("message", ""))
-        if status == "success":
-            self.log.info("%s", message)
-            connection = event.get("connection") or {}
-            return sync_result(
-                connection,
-                sync_outcome(
-                    "succeeded", connection, completed_after=completed_after, requested_at=requested_at
-                ),
-            )
-        if status == "timeout":
-            raise AirflowFailException(self._timeout_message(connection_id))
-        if status == "failed":
-            raise AirflowFailException(message)
-        raise FivetranError(message)
+        return self._outcome(
+            event,
+            str(request.get("connection_id") or self.connection_id),
+            float(request.get("completed_after") or 0.0),
+            request.get("requested_at"),
+        )
 
 
 class FivetranSyncConnectionOperator(_FivetranSyncOperatorBase):

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_fivetran_update._compat import (
-    AirflowFailException,
     AirflowSensorTimeout,
     conf,
 )
@@ -23,11 +22,13 @@ from airflow_provider_fivetran_update.operators.fivetran import (
     connection_dashboard_url,
 )
 from airflow_provider_fivetran_update.operators.sync import sync_outcome, sync_result
-from airflow_provider_fivetran_update.states import check_sync_completed, is_rendered_later
+from airflow_provider_fivetran_update.states import is_rendered_later
 from airflow_provider_fivetran_update.syncing import completed_after_epoch
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = ["FivetranSyncCompletedSensor"]
 
@@ -141,61 +142,71 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
         context["ti"].xcom_push(
             key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": connection_id})
         )
-        self._deadline = time.time() + self.timeout
+        # Counted as Airflow counts the timeout (from the first try in reschedule mode), so every
+        # read and a deferred wait end when the timeout does.
+        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        self._deadline = (started.timestamp() if started else time.time()) + self.timeout
         return super().execute(context)
 
-    def _condition(self) -> dict[str, Any]:
-        return {
-            "completed_after": self._completed_after,
-            "fail_on_sync_failure": self.fail_on_sync_failure,
-            "fail_on_paused": True,
-        }
+    def _condition(self, completed_after: float) -> WaitCondition:
+        from airflow_provider_fivetran_update.waiting import WaitCondition
+
+        return WaitCondition.sync_completed(
+            completed_after=completed_after, fail_on_sync_failure=self.fail_on_sync_failure
+        )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """Read the connection once: done when a sync completed after the moment; fail at once on failure."""
-        connection_id = str(self.connection_id)
-        connection = self.hook.get_connection_details(connection_id)
-        check = check_sync_completed(connection_id, connection, **self._condition())
-        self.log.info("%s", check.message)
-        if check.outcome in ("broken", "failed"):
-            raise AirflowFailException(check.message)
-        if check.outcome == "satisfied":
-            outcome = sync_outcome(
-                "succeeded", connection, completed_after=self._completed_after, requested_at=None
-            )
-            return PokeReturnValue(is_done=True, xcom_value=sync_result(connection, outcome))
-        if self.deferrable:
-            from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+        """Read the connection once: done when a sync completed after the moment; fail at once on failure.
 
-            self.defer(
-                trigger=FivetranConnectionStateTrigger(
-                    connection_id=connection_id,
-                    end_time=getattr(self, "_deadline", time.time() + self.timeout),
-                    poll_interval=self.poke_interval,
-                    first_poll_at=time.time() + self.poke_interval,
-                    sync_completed=self._condition(),
-                    **self.hook_options(),
-                ),
-                method_name="execute_complete",
-                timeout=self.execution_timeout,
+        In deferrable mode a poke that is not done defers to the trigger, with the same deadline.
+        """
+        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, read_once, run_wait
+
+        connection_id = str(self.connection_id)
+        wait = Wait(
+            connection_id,
+            self._condition(self._completed_after),
+            deadline=getattr(self, "_deadline", time.time() + self.timeout),
+            poll_interval=self.poke_interval,
+            patient=self.deferrable,
+            log=self.log,
+        )
+
+        def read() -> dict[str, Any]:
+            return self.hook.get_connection_details(connection_id, deadline=wait.deadline)
+
+        if self.deferrable:
+            result = run_wait(
+                read, wait, defer=lambda wait: defer_wait(self, wait, self.hook_options_value())
             )
-        return PokeReturnValue(is_done=False)
+        else:
+            found = read_once(read, wait)
+            if found is None:
+                return PokeReturnValue(is_done=False)
+            result = found
+        return PokeReturnValue(
+            is_done=True, xcom_value=self._result(result, connection_id, self._completed_after)
+        )
+
+    def _result(self, end: Any, connection_id: str, completed_after: float) -> dict[str, Any]:
+        """The value once the wait ended (a wait result or a trigger event); raises unless success."""
+        from airflow_provider_fivetran_update.waiting import settle
+
+        result = settle(end, connection_id=connection_id, timeout_error=AirflowSensorTimeout)
+        connection = result.connection or {}
+        return sync_result(
+            connection,
+            sync_outcome("succeeded", connection, completed_after=completed_after, requested_at=None),
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger: return the connection on success, raise on anything else."""
-        completed_after = self._baseline(context)  # the same value as before deferring
-        if not event or "status" not in event:
-            raise FivetranError("The trigger of this Fivetran sync sensor ended without an event.")
-        status, message = event["status"], str(event.get("message", ""))
-        if status == "success":
-            self.log.info("%s", message)
-            connection = event.get("connection") or {}
-            outcome = sync_outcome(
-                "succeeded", connection, completed_after=completed_after, requested_at=None
-            )
-            return sync_result(connection, outcome)
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        if status == "failed":
-            raise AirflowFailException(message)
-        raise FivetranError(message)
+        """Resume after the trigger: return the connection on success, raise on anything else.
+
+        ``failed`` raises :class:`AirflowFailException`, ``timeout`` :class:`AirflowSensorTimeout`
+        (neither is retried); ``error`` raises a retryable
+        :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`.
+        """
+        # Rendered again on resume, so the moment is the one fixed before deferring.
+        return self._result(
+            event, str(event.get("connection_id") if event else self.connection_id), self._baseline(context)
+        )
