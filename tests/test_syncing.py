@@ -171,3 +171,25 @@ def test_pick_connection_by_name() -> None:
         pick_connection_by_name("sales", twice, group_ids=None)
     message = str(caught.value)
     assert "'a1' in group 'g1'" in message and "'b1' in group 'g2'" in message and "group_id" in message
+
+
+def test_sync_completed_condition_travels_to_the_trigger_and_back() -> None:
+    import json
+
+    from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+    from airflow_provider_fivetran_update.waiting import WaitCondition
+
+    condition = WaitCondition.sync_completed(completed_after=1_767_225_600.0, fail_on_sync_failure=False)
+    trigger = FivetranConnectionStateTrigger(
+        connection_id="conn_a", end_time=1_767_229_200.0, wait_condition=condition.to_json()
+    )
+    _, kwargs = trigger.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    rebuilt = FivetranConnectionStateTrigger(**kwargs)
+    assert rebuilt.condition == condition
+    assert rebuilt.check(connection(failed_at=AFTER)).outcome == "waiting"  # fail_on_sync_failure=False
+    assert rebuilt.check(connection(succeeded_at=AFTER)).outcome == "satisfied"
+    # The older kinds keep the arguments an older triggerer knows.
+    assert "fail_on_sync_failure" not in WaitCondition.state().to_json()
+    with pytest.raises(ValueError, match="'sync_completed' wait needs completed_after"):
+        WaitCondition("sync_completed")
