@@ -35,7 +35,8 @@ class FivetranConnectionByName(FivetranHookOptions):
     same name exists in several destinations.
     """
 
-    connection_id: str | None
+    # The id once resolve_connection_id() ran; until then None when the task was given a name.
+    connection_id: str
     connection_name: str | None
     group_id: str | None
 

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, conf, mask_secret
+from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.fields import (
     FIELD_NAMES,
@@ -19,7 +20,7 @@ from airflow_provider_fivetran_update.fields import (
     coerce_value,
     current_value,
 )
-from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
@@ -192,7 +193,7 @@ class FivetranConnectionLink(BaseOperatorLink):
         return url if isinstance(url, str) else ""
 
 
-class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
+class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
     """Update a Fivetran connection (``PATCH /v1/connections/{connection_id}``).
 
     Only the fields given (not ``None``) are sent; every other setting of the connection stays as it
@@ -253,6 +254,9 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
 
     :param connection_id: the id of the Fivetran connection (``connection_id`` in the API; shown in
         the connection's Setup tab), for example ``"decent_dropsy"``. Templated.
+    :param connection_name: instead of ``connection_id``: the connection's name (its destination
+        schema), looked up when the task runs (see docs/sync-operators.md). Templated.
+    :param group_id: with ``connection_name``: the destination's group to look in. Templated.
     :param fivetran_conn_id: the Airflow connection with the Fivetran API key (login) and secret
         (password).
     :param config: the connection's setup configuration (service-specific); only the keys given are
@@ -304,7 +308,13 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     """
 
     # The catalogue is the one list of fields: adding a field there makes it templated here.
-    template_fields: Sequence[str] = ("connection_id", *FIELD_NAMES, "wait_for_state")
+    template_fields: Sequence[str] = (
+        "connection_id",
+        "connection_name",
+        "group_id",
+        *FIELD_NAMES,
+        "wait_for_state",
+    )
     template_fields_renderers = {
         "config": "json",
         "auth": "json",
@@ -317,7 +327,9 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     def __init__(
         self,
         *,
-        connection_id: str,
+        connection_id: str | None = None,
+        connection_name: str | None = None,
+        group_id: str | None = None,
         fivetran_conn_id: str = DEFAULT_CONN_ID,
         config: dict[str, Any] | str | None = None,
         auth: dict[str, Any] | str | None = None,
@@ -355,8 +367,9 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     ) -> None:
         arguments = locals()
         super().__init__(**kwargs)
-        if isinstance(connection_id, str) and not connection_id.strip():
-            raise ValueError(f"{self.task_id}: connection_id must name a Fivetran connection, got ''.")
+        self.set_connection_target(
+            self.task_id, connection_id=connection_id, connection_name=connection_name, group_id=group_id
+        )
         self.set_hook_options(
             self.task_id,
             fivetran_conn_id=fivetran_conn_id,
@@ -365,7 +378,6 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
             retry_min_wait=retry_min_wait,
             retry_max_wait=retry_max_wait,
         )
-        self.connection_id = connection_id
         # Field values are only checked after rendering: here they may still be Jinja text or an
         # XComArg. The signature lists every catalogue field (a test keeps the two equal).
         for name in FIELD_NAMES:
@@ -468,11 +480,7 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, compare (when asked), send the update, wait (when asked); see the class doc."""
-        if not isinstance(self.connection_id, str) or not self.connection_id.strip():
-            raise FivetranValidationError(
-                "connection_id",
-                f"must be the id of a Fivetran connection, got {self.connection_id!r}.",
-            )
+        self.connection_id = self.resolve_connection_id(context)
         payload = build_update_payload(self._field_values(), coerce=True)
         # Rendering registered these already; this covers an execute() called without rendering.
         for secret in secret_values(payload):

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_fivetran_update._compat import AirflowSensorTimeout, conf
-from airflow_provider_fivetran_update.exceptions import FivetranError
-from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
 from airflow_provider_fivetran_update.operators.fivetran import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["FivetranConnectionStateSensor"]
 
 
-class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
+class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator):
     """Wait until a Fivetran connection is in the expected setup state and sync state.
 
     Each poke reads ``GET /v1/connections/{connection_id}`` and compares ``status.setup_state`` and
@@ -65,6 +65,9 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
     is not templated) naming the argument and the allowed values.
 
     :param connection_id: the id of the Fivetran connection, for example ``"decent_dropsy"``. Templated.
+    :param connection_name: instead of ``connection_id``: the connection's name (its destination
+        schema), looked up when the task runs (see docs/sync-operators.md). Templated.
+    :param group_id: with ``connection_name``: the destination's group to look in. Templated.
     :param fivetran_conn_id: the Airflow connection with the Fivetran API key and secret. Templated.
     :param expected_setup_state: accepted ``setup_state`` values: ``"incomplete"``, ``"connected"``,
         ``"broken"``; ``None`` for any (a broken connection still fails while ``fail_on_broken``).
@@ -85,6 +88,8 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
 
     template_fields: Sequence[str] = (
         "connection_id",
+        "connection_name",
+        "group_id",
         "fivetran_conn_id",
         "expected_setup_state",
         "expected_sync_state",
@@ -95,7 +100,9 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
     def __init__(
         self,
         *,
-        connection_id: str,
+        connection_id: str | None = None,
+        connection_name: str | None = None,
+        group_id: str | None = None,
         fivetran_conn_id: str = DEFAULT_CONN_ID,
         expected_setup_state: str | Collection[str] | None = "connected",
         expected_sync_state: str | Collection[str] | None = None,
@@ -108,8 +115,9 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(connection_id, str) and not connection_id.strip():
-            raise ValueError(f"{self.task_id}: connection_id must name a Fivetran connection, got ''.")
+        self.set_connection_target(
+            self.task_id, connection_id=connection_id, connection_name=connection_name, group_id=group_id
+        )
         # Literal values are checked now, so a typo fails the DAG parse; templated ones in execute().
         for argument, value, allowed in (
             ("expected_setup_state", expected_setup_state, SETUP_STATES),
@@ -125,7 +133,6 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
             retry_min_wait=retry_min_wait,
             retry_max_wait=retry_max_wait,
         )
-        self.connection_id = connection_id
         self.expected_setup_state = expected_setup_state
         self.expected_sync_state = expected_sync_state
         self.fail_on_broken = fail_on_broken
@@ -147,10 +154,7 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Validate the rendered arguments, publish the dashboard link, then wait (see the class doc)."""
-        if not isinstance(self.connection_id, str) or not self.connection_id.strip():
-            raise FivetranError(
-                f"connection_id must be the id of a Fivetran connection, got {self.connection_id!r}."
-            )
+        self.connection_id = self.resolve_connection_id(context)
         self._condition()
         context["ti"].xcom_push(
             key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id})
