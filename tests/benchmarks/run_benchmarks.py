@@ -675,7 +675,8 @@ def _md_sync(block: dict[str, Any] | None) -> list[str]:
         kinds = ", ".join(f"{k} {v}" for k, v in r["by_method"].items())
         lines.append(
             f"| {label} | {r['syncs_completed']}/{r['n']} | {r['tasks_succeeded']}/{r['n']} | "
-            f"{r['requests']} ({kinds}) | {_f(r['requests_per_sync'])} | {r['schedule_changed']} | {r['elapsed_s']:.0f} |"
+            f"{r['requests']} ({kinds}) | {_f(r['requests_per_sync'])} | {r['schedule_changed']} | "
+            f"{r['elapsed_s']:.0f} |"
         )
     waits = ours["waits"]
     lines += [
