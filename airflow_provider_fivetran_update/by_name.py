@@ -66,8 +66,8 @@ class FivetranConnectionByName(FivetranHookOptions):
     def resolve_connection_id(self, context: Context) -> str:
         """The connection id, rendered and checked, looked up by name when needed.
 
-        A resolved id is kept on the task and pushed to XCom (:data:`CONNECTION_ID_XCOM_KEY`),
-        where a resumed deferral or a downstream task finds it.
+        A resolved id is kept on the task and pushed to XCom (:data:`CONNECTION_ID_XCOM_KEY`) for
+        downstream tasks and the UI.
         """
         if self.connection_name is None:
             if not isinstance(self.connection_id, str) or not self.connection_id.strip():
@@ -82,13 +82,10 @@ class FivetranConnectionByName(FivetranHookOptions):
             )
         if group_id is not None and (not isinstance(group_id, str) or not group_id.strip()):
             raise FivetranValidationError("group_id", f"must be a Fivetran group id, got {group_id!r}.")
-        ti = context["ti"]
-        cached = ti.xcom_pull(task_ids=ti.task_id, key=CONNECTION_ID_XCOM_KEY, map_indexes=ti.map_index)
-        if isinstance(cached, str) and cached:
-            connection_id = cached
-        else:
-            connection_id = str(self.hook.find_connection_by_name(name, group_id=group_id)["id"])
-            ti.xcom_push(key=CONNECTION_ID_XCOM_KEY, value=connection_id)
+        connection_id = str(self.hook.find_connection_by_name(name, group_id=group_id)["id"])
+        # Not read back by a later try: Airflow clears a task's XComs whenever it starts it again
+        # (a retry, a reschedule), so a lookup costs its one request each time.
+        context["ti"].xcom_push(key=CONNECTION_ID_XCOM_KEY, value=connection_id)
         where = f" in group {group_id!r}" if group_id else ""
         log.info("Fivetran connection named %r%s is %r.", name, where, connection_id)
         self.connection_id = connection_id
