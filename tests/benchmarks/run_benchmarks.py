@@ -531,13 +531,7 @@ def _md_triggers(block: dict[str, Any] | None) -> list[str]:
         ("Requests per trigger", "requests_per_trigger", 2),
         ("Log lines", "log_lines", 0),
     )
-    for label, key, digits in rows:
-        a = astro.get(key)
-        r = ratio(ours[key], a) if isinstance(a, (int, float)) and a else None
-        lines.append(
-            f"| {label} | {_f(ours.get(key), digits)} | "
-            f"{_f(a, digits) if a is not None else _skipped(astro) or '-'} | {_f(r, 2)} |"
-        )
+    lines += _figure_rows(rows, ours, astro)
     lines.append("")
     lines.append(
         "Spread over runs (min-max): ours CPU "
@@ -688,20 +682,30 @@ def _md_sync(block: dict[str, Any] | None) -> list[str]:
         "| Figure | Ours | Astronomer | Ratio |",
         "| --- | ---: | ---: | ---: |",
     ]
-    astro_waits = block[ASTRO].get("waits", {}) if not _skipped(block[ASTRO]) else {}
-    for label, key, digits in (
+    astro = block[ASTRO]
+    rows = (
         ("Events delivered (worst run)", "events_min", 0),
         ("CPU, whole run (s)", "cpu_s", 2),
         ("Requests sent", "requests", 0),
         ("Delivery: completion to last event (s)", "deliver_s", 1),
-    ):
-        a = astro_waits.get(key)
-        r = ratio(waits[key], a) if isinstance(a, (int, float)) and a else None
-        lines.append(
-            f"| {label} | {_f(waits.get(key), digits)} | "
-            f"{_f(a, digits) if a is not None else _skipped(block[ASTRO]) or '-'} | {_f(r, 2)} |"
-        )
+    )
+    lines += _figure_rows(rows, waits, astro if _skipped(astro) else astro["waits"])
     return [*lines, ""]
+
+
+def _figure_rows(
+    rows: tuple[tuple[str, str, int], ...], ours: dict[str, Any], astro: dict[str, Any]
+) -> list[str]:
+    """``| figure | ours | astronomer | ratio |`` rows; a skipped baseline says why."""
+    lines = []
+    for label, key, digits in rows:
+        a = astro.get(key)
+        r = ratio(ours[key], a) if isinstance(a, (int, float)) and a else None
+        lines.append(
+            f"| {label} | {_f(ours.get(key), digits)} | "
+            f"{_f(a, digits) if a is not None else _skipped(astro) or '-'} | {_f(r, 2)} |"
+        )
+    return lines
 
 
 # ---- main ---------------------------------------------------------------------------------------
