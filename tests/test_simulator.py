@@ -148,7 +148,7 @@ def test_patch_round_trip(sim: FivetranSimulator, api: requests.Session) -> None
     ("body", "fragment"),
     [
         ({"pasued": True}, "pasued"),
-        ({"sync_frequency": "60"}, "sync_frequency"),
+        ({"sync_frequency": "sixty"}, "sync_frequency"),
         ({"sync_frequency": 61}, "sync_frequency"),
         ({"paused": "true"}, "paused"),
         ({"schedule_type": "sometimes"}, "schedule_type"),

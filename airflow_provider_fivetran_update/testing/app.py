@@ -24,13 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_provider_fivetran_update.exceptions import FivetranValidationError
-from airflow_provider_fivetran_update.fields import build_update_payload
 from airflow_provider_fivetran_update.testing.faults import (
     DEFAULT_ERROR_CODES,
     Fault,
     RecordedRequest,
 )
+from airflow_provider_fivetran_update.testing.fivetran_rules import check_update_body, update_payload
 from airflow_provider_fivetran_update.testing.state import (
     ConnectionNotFoundError,
     InvalidCursorError,
@@ -395,10 +394,10 @@ class SimulatorApp:
         body = await _json_object(request, required=True)
         if isinstance(body, Response):
             return body
-        try:
-            payload = build_update_payload(body, coerce=False)
-        except FivetranValidationError as exc:
-            return error_response(400, "InvalidInput", str(exc))
+        problems = check_update_body(body)
+        if problems:
+            return error_response(400, "InvalidInput", " ".join(problems))
+        payload = update_payload(body)
         try:
             data, tests_ran = state.update(connection_id, payload)
             if tests_ran and self._sim.setup_tests_seconds > 0:
