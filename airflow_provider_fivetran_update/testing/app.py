@@ -398,15 +398,44 @@ class SimulatorApp:
         if problems:
             return error_response(400, "InvalidInput", " ".join(problems))
         payload = update_payload(body)
+        if payload.get("run_setup_tests") is not False:
+            refused = self._setup_test_slot()
+            if refused is not None:
+                return refused
         try:
             data, tests_ran = state.update(connection_id, payload)
-            if tests_ran and self._sim.setup_tests_seconds > 0:
-                # Fivetran runs the setup tests inside the PATCH call, so the answer is slow.
-                await asyncio.sleep(self._sim.setup_tests_seconds)
+            if tests_ran:
+                if not await self._setup_tests_take_time(request):
+                    return NO_ANSWER
                 data = state.view(connection_id)
         except ConnectionNotFoundError as exc:
             return not_found(exc)
         return success_response("Connection has been updated", data)
+
+    def _setup_test_slot(self) -> Response | None:
+        """``None`` if the account may run setup tests now, else the 429 answer (nothing is counted)."""
+        limiter = self._sim.setup_test_limiter
+        retry_after = limiter.acquire(self._sim.state.now())
+        if retry_after is None:
+            return None
+        limits = ", ".join(f"{runs} per {seconds:g} s" for runs, seconds in limiter.windows)
+        return error_response(
+            429,
+            "TooManyRequests",
+            f"Too many setup tests: the account's setup-test limit ({limits}) is reached."
+            f" Retry after {retry_after} seconds; an update that needs no setup tests can send"
+            " run_setup_tests: false.",
+            {"Retry-After": str(retry_after)},
+        )
+
+    async def _setup_tests_take_time(self, request: Request) -> bool:
+        """Wait while the setup tests run; False if the client gave up waiting for the answer.
+
+        Fivetran runs the setup tests inside the call, so the answer comes once they are done. The
+        change itself is already made: a client that times out has only missed the answer.
+        """
+        seconds = self._sim.setup_tests_seconds
+        return seconds <= 0 or await _wait_unless_disconnected(request.receive, seconds)
 
     async def sync_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/sync`` with an optional ``{"force": bool}`` body."""
@@ -436,8 +465,14 @@ class SimulatorApp:
         ]
         if problems:
             return error_response(400, "InvalidInput", " ".join(problems))
+        refused = self._setup_test_slot()
+        if refused is not None:
+            return refused
         try:
-            data = self._sim.state.run_setup_tests(connection_id)
+            self._sim.state.run_setup_tests(connection_id)
+            if not await self._setup_tests_take_time(request):
+                return NO_ANSWER
+            data = self._sim.state.view(connection_id)
         except ConnectionNotFoundError as exc:
             return not_found(exc)
         return success_response("Setup tests have been completed", data)
@@ -533,6 +568,7 @@ class SimulatorApp:
             Route(p + "/connections/{connection_id}/reschedule", self.admin_reschedule, methods=["POST"]),
             Route(p + "/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
             Route(p + "/rate_limit", self.admin_rate_limit, methods=["POST"]),
+            Route(p + "/setup_tests", self.admin_setup_tests, methods=["POST"]),
             Route(p + "/clock", self.admin_clock, methods=["GET"]),
             Route(p + "/clock/advance", self.admin_advance, methods=["POST"]),
         ]
@@ -677,6 +713,37 @@ class SimulatorApp:
             return error_response(400, "InvalidInput", str(exc))
         return json_response(200, {"enabled": self._sim.rate_limiter.enabled})
 
+    async def admin_setup_tests(self, request: Request) -> Response:
+        """``POST /__admin/setup_tests``: ``{"seconds": 5, "limits": "paid"}``; each key optional."""
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        unknown = sorted(set(body) - {"seconds", "limits"})
+        seconds = body.get("seconds")
+        if unknown or (
+            "seconds" in body
+            and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0)
+        ):
+            return error_response(
+                400,
+                "InvalidInput",
+                "Give 'seconds' (a number >= 0) and/or 'limits' (a preset, pairs or null).",
+            )
+        if "limits" in body:
+            try:
+                self._sim.set_setup_test_limits(body["limits"])
+            except (TypeError, ValueError) as exc:
+                return error_response(400, "InvalidInput", str(exc))
+        if seconds is not None:
+            self._sim.setup_tests_seconds = float(seconds)
+        return json_response(
+            200,
+            {
+                "seconds": self._sim.setup_tests_seconds,
+                "limits": [list(pair) for pair in self._sim.setup_test_limiter.windows],
+            },
+        )
+
     async def admin_clock(self, request: Request) -> Response:
         """``GET /__admin/clock``: the simulated time."""
         return json_response(200, {"now": self._sim.now().isoformat().replace("+00:00", "Z")})
@@ -714,6 +781,16 @@ def _try_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+class _NoAnswer(Response):
+    """Sends nothing: the client already left, and the request is logged as unanswered."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+NO_ANSWER = _NoAnswer()
 
 
 def _media_type(value: str) -> str:

@@ -20,6 +20,8 @@ from airflow_provider_fivetran_update.testing.faults import (
     RateLimiter,
     RecordedRequest,
     RequestLog,
+    SetupTestLimiter,
+    SetupTestLimits,
 )
 from airflow_provider_fivetran_update.testing.net import is_loopback
 from airflow_provider_fivetran_update.testing.server import BackgroundServer
@@ -43,7 +45,13 @@ class FivetranSimulator:
         :class:`~.state.ManualClock` for fully deterministic tests, or use :meth:`advance`.
     :param historical_sync_seconds: simulated seconds a historical sync takes.
     :param sync_seconds: simulated seconds an incremental sync takes.
-    :param setup_tests_seconds: real seconds a PATCH that runs setup tests takes to answer.
+    :param setup_tests_seconds: real seconds setup tests take: a PATCH that runs them (any PATCH
+        without ``run_setup_tests: false``) and ``POST /test`` answer that much later. 0 by
+        default, so tests stay fast; Fivetran's take seconds to minutes.
+    :param setup_test_limits: the account's setup-test rate limit: ``"paid"`` (250 a minute and
+        2,500 an hour, as Fivetran documents for paid plans), ``"trial"`` (50 an hour), a list of
+        ``(runs, per_seconds)`` pairs, or ``None`` (default: unlimited). Beyond it, a request that
+        would run setup tests is answered 429 with ``Retry-After`` and changes nothing.
     :param schedule_scale: simulated seconds per ``sync_frequency`` minute for automatic syncs of
         ``auto`` connections; ``None`` (default): no sync ever starts by itself.
     :param legacy_connectors_path: also serve the older ``/v1/connectors/...`` paths, including
@@ -67,6 +75,7 @@ class FivetranSimulator:
         historical_sync_seconds: float = 2.0,
         sync_seconds: float = 1.0,
         setup_tests_seconds: float = 0.0,
+        setup_test_limits: SetupTestLimits = None,
         schedule_scale: float | None = None,
         legacy_connectors_path: bool = False,
         seed: bool = False,
@@ -95,6 +104,9 @@ class FivetranSimulator:
         )
         self.faults = FaultQueue()
         self.rate_limiter = RateLimiter()
+        self.setup_test_limiter = SetupTestLimiter()
+        self.setup_test_limiter.configure(setup_test_limits)
+        self._setup_test_limits = setup_test_limits
         self.request_log = RequestLog()
         self._seeded = False
         self._server = BackgroundServer(
@@ -379,6 +391,15 @@ class FivetranSimulator:
         """Disarm every pending fault."""
         self.faults.clear()
 
+    def set_setup_test_limits(self, limits: SetupTestLimits) -> None:
+        """Change the setup-test rate limit (see ``setup_test_limits``); the windows start empty."""
+        self.setup_test_limiter.configure(limits)
+
+    def setup_test_count(self, connection_id: str | None = None) -> int:
+        """How many times setup tests ran, for one connection or for all."""
+        ids = [connection_id] if connection_id is not None else self.state.ids()
+        return sum(int(self.state.raw(cid)["setup_test_runs"]) for cid in ids)
+
     def rate_limit(self, requests: int | None, per_seconds: float = 60.0) -> None:
         """Allow ``requests`` answers per ``per_seconds`` (simulated time), then 429; ``None`` lifts it."""
         self.rate_limiter.configure(requests, per_seconds)
@@ -407,6 +428,7 @@ class FivetranSimulator:
         self.state.clear()
         self.faults.clear()
         self.rate_limiter.configure(None)
+        self.setup_test_limiter.configure(self._setup_test_limits)
         self.request_log.clear()
         self._seeded = False
         if reseed:

@@ -15,9 +15,9 @@ Time model, in Fivetran's words:
   cleared either way. Requested while paused, or on a ``manual`` schedule, it waits for the
   unpause, or for ``POST /sync`` respectively.
 * A sync of a connection whose ``setup_state`` is ``broken`` fails.
-* Setup tests run when ``run_setup_tests`` is true, or when ``config``/``auth`` are in the update
-  and ``run_setup_tests`` is not false. They pass (``connected``) or, for a connection marked
-  ``broken``, fail (``broken``, a FAILED test and a status warning).
+* Setup tests run on every update that does not send ``run_setup_tests: false`` (the OpenAPI
+  says the flag defaults to true), and on ``POST /test``. They pass (``connected``) or, for a
+  connection marked ``broken``, fail (``broken``, a FAILED test and a status warning).
 * ``schedule_type: manual`` never starts a sync by itself. ``auto`` connections sync every
   ``sync_frequency`` minutes only when ``schedule_scale`` (simulated seconds per minute) is set.
 * ``POST /resync`` starts a historical sync (or a table re-sync for a ``scope``) at once, after
@@ -218,6 +218,7 @@ class _Connection:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     setup_tests: list[dict[str, Any]] = field(default_factory=list)
+    setup_test_runs: int = 0
     running: _Sync | None = None
     sync_requested: bool = False
     next_auto_sync_at: float | None = None
@@ -404,6 +405,7 @@ class SimulatorState:
             data["broken"] = conn.broken
             data["fail_historical_sync"] = conn.fail_historical_sync
             data["fail_syncs"] = conn.fail_syncs
+            data["setup_test_runs"] = conn.setup_test_runs
             data["last_resync_scope"] = copy.deepcopy(conn.last_resync_scope)
             return data
 
@@ -456,10 +458,7 @@ class SimulatorState:
                 elif name not in _MODELLED_FIELDS:
                     conn.extra[name] = copy.deepcopy(value)
 
-            run_tests = payload.get("run_setup_tests")
-            tests_ran = run_tests is True or (
-                run_tests is None and ("config" in payload or "auth" in payload)
-            )
+            tests_ran = payload.get("run_setup_tests") is not False
             if tests_ran:
                 self._run_setup_tests(conn)
 
@@ -738,6 +737,7 @@ class SimulatorState:
         self._begin_sync(conn, now, historical=True)
 
     def _run_setup_tests(self, conn: _Connection) -> None:
+        conn.setup_test_runs += 1
         conn.warnings = [item for item in conn.warnings if item.get("code") != _SETUP_WARNING_CODE]
         passed = {"status": "PASSED", "message": ""}
         if conn.broken:
