@@ -569,6 +569,7 @@ class SimulatorApp:
             Route(p + "/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
             Route(p + "/rate_limit", self.admin_rate_limit, methods=["POST"]),
             Route(p + "/setup_tests", self.admin_setup_tests, methods=["POST"]),
+            Route(p + "/historical_sync_start", self.admin_historical_sync_start, methods=["GET", "POST"]),
             Route(p + "/clock", self.admin_clock, methods=["GET"]),
             Route(p + "/clock/advance", self.admin_advance, methods=["POST"]),
         ]
@@ -743,6 +744,19 @@ class SimulatorApp:
                 "limits": [list(pair) for pair in self._sim.setup_test_limiter.windows],
             },
         )
+
+    async def admin_historical_sync_start(self, request: Request) -> Response:
+        """``GET``, or ``POST {"mode": "immediate" | "next_scheduled"}``, the historical sync start."""
+        if request.method == "POST":
+            body = await _json_object(request, required=True)
+            if isinstance(body, Response):
+                return body
+            mode: Any = body.get("mode")
+            try:
+                self._sim.historical_sync_start = mode
+            except ValueError as exc:
+                return error_response(400, "InvalidInput", str(exc))
+        return json_response(200, {"mode": self._sim.historical_sync_start})
 
     async def admin_clock(self, request: Request) -> Response:
         """``GET /__admin/clock``: the simulated time."""

@@ -25,7 +25,12 @@ from airflow_provider_fivetran_update.testing.faults import (
 )
 from airflow_provider_fivetran_update.testing.net import is_loopback
 from airflow_provider_fivetran_update.testing.server import BackgroundServer
-from airflow_provider_fivetran_update.testing.state import DEFAULT_GROUP_ID, Clock, SimulatorState
+from airflow_provider_fivetran_update.testing.state import (
+    DEFAULT_GROUP_ID,
+    Clock,
+    SimulatorState,
+    check_historical_sync_start,
+)
 
 __all__ = ["AIRFLOW_CONN_ENV", "FivetranSimulator"]
 
@@ -54,6 +59,10 @@ class FivetranSimulator:
         would run setup tests is answered 429 with ``Retry-After`` and changes nothing.
     :param schedule_scale: simulated seconds per ``sync_frequency`` minute for automatic syncs of
         ``auto`` connections; ``None`` (default): no sync ever starts by itself.
+    :param historical_sync_start: when ``PATCH {"is_historical_sync": true}`` starts the sync:
+        ``"immediate"`` (default; what the OpenAPI says) or ``"next_scheduled"`` (what the reference
+        page says: the next sync, scheduled or requested, is the historical one). Paused and
+        ``manual`` connections never start one by themselves.
     :param legacy_connectors_path: also serve the older ``/v1/connectors/...`` paths, including
         ``/v1/groups/{id}/connectors`` and ``POST /v1/connectors/{id}/force``. Off by default: the
         current OpenAPI has no such paths and users reported 404s there from March 2026.
@@ -77,6 +86,7 @@ class FivetranSimulator:
         setup_tests_seconds: float = 0.0,
         setup_test_limits: SetupTestLimits = None,
         schedule_scale: float | None = None,
+        historical_sync_start: str = "immediate",
         legacy_connectors_path: bool = False,
         seed: bool = False,
         allow_non_loopback: bool = False,
@@ -101,6 +111,7 @@ class FivetranSimulator:
             historical_sync_seconds=historical_sync_seconds,
             sync_seconds=sync_seconds,
             schedule_scale=schedule_scale,
+            historical_sync_start=historical_sync_start,
         )
         self.faults = FaultQueue()
         self.rate_limiter = RateLimiter()
@@ -390,6 +401,15 @@ class FivetranSimulator:
     def clear_faults(self) -> None:
         """Disarm every pending fault."""
         self.faults.clear()
+
+    @property
+    def historical_sync_start(self) -> str:
+        """``"immediate"`` or ``"next_scheduled"``; settable (see the constructor's parameter)."""
+        return self.state.historical_sync_start
+
+    @historical_sync_start.setter
+    def historical_sync_start(self, mode: str) -> None:
+        self.state.historical_sync_start = check_historical_sync_start(mode)
 
     def set_setup_test_limits(self, limits: SetupTestLimits) -> None:
         """Change the setup-test rate limit (see ``setup_test_limits``); the windows start empty."""

@@ -10,6 +10,7 @@ Time model, in Fivetran's words:
 * ``paused: true`` sets ``sync_state`` to ``paused``; ``paused: false`` sets it back to
   ``scheduled`` (or ``syncing`` while a sync still runs).
 * ``is_historical_sync: true`` starts a historical sync at once (``sync_state`` ``syncing``,
+  or at the next sync with ``historical_sync_start="next_scheduled"``,
   ``status.is_historical_sync`` true). After ``historical_sync_seconds`` it ends: ``succeeded_at``
   is set, or ``failed_at`` plus a status task when the connection fails its syncs. The flag is
   cleared either way. Requested while paused, or on a ``manual`` schedule, it waits for the
@@ -43,6 +44,7 @@ from typing import Any
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact
 
 __all__ = [
+    "HISTORICAL_SYNC_STARTS",
     "SCHEDULE_TYPES",
     "SETUP_STATES",
     "STATUS_FIELDS",
@@ -53,6 +55,7 @@ __all__ = [
     "InvalidCursorError",
     "ManualClock",
     "SimulatorState",
+    "check_historical_sync_start",
     "format_timestamp",
 ]
 
@@ -76,6 +79,17 @@ STATUS_FIELDS = (
     "failed_at",
 )
 
+HISTORICAL_SYNC_STARTS = ("immediate", "next_scheduled")
+"""When ``PATCH {"is_historical_sync": true}`` starts the historical sync.
+
+The two documents disagree. The OpenAPI (the field's description in the update request) says it
+starts at once, cancelling and restarting a running sync: ``immediate``, the default, since the
+simulator follows the OpenAPI. The reference page says the *next scheduled* sync will be
+historical: ``next_scheduled`` sets the flag and lets the next sync (the schedule, with
+``schedule_scale``, or ``POST /sync``) be the historical one; resuming a paused connection then
+starts nothing by itself either. In both modes a paused or ``manual`` connection starts nothing by
+itself, and ``POST /resync`` starts at once.
+"""
 DEFAULT_GROUP_ID = "sim_group"
 DEFAULT_USER_ID = "sim_user"
 _SETUP_WARNING_CODE = "setup_tests_failed"
@@ -146,6 +160,11 @@ def _parse_timestamp(name: str, value: Any) -> float | None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()
     raise ValueError(f"{name} must be a datetime, an ISO 8601 string or epoch seconds, got {value!r}.")
+
+
+def check_historical_sync_start(value: Any) -> str:
+    """``value`` if it is one of :data:`HISTORICAL_SYNC_STARTS`, else ValueError."""
+    return _check_choice("historical_sync_start", value, HISTORICAL_SYNC_STARTS)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -269,6 +288,8 @@ class SimulatorState:
     :param sync_seconds: simulated seconds an incremental sync takes.
     :param schedule_scale: simulated seconds per minute of ``sync_frequency`` for automatic syncs
         of ``auto`` connections; ``None`` (default) means Fivetran never starts a sync by itself.
+    :param historical_sync_start: when ``is_historical_sync: true`` starts the historical sync; see
+        :data:`HISTORICAL_SYNC_STARTS`.
     """
 
     def __init__(
@@ -278,6 +299,7 @@ class SimulatorState:
         historical_sync_seconds: float = 2.0,
         sync_seconds: float = 1.0,
         schedule_scale: float | None = None,
+        historical_sync_start: str = "immediate",
     ) -> None:
         if historical_sync_seconds < 0 or sync_seconds < 0:
             raise ValueError("Sync durations must be >= 0 seconds.")
@@ -288,6 +310,7 @@ class SimulatorState:
         self.historical_sync_seconds = historical_sync_seconds
         self.sync_seconds = sync_seconds
         self.schedule_scale = schedule_scale
+        self.historical_sync_start = check_historical_sync_start(historical_sync_start)
         self._lock = threading.RLock()
         self._connections: dict[str, _Connection] = {}
 
@@ -722,7 +745,11 @@ class SimulatorState:
         elif conn.deferred is not None:
             conn.sync_state = "rescheduled"
             self._advance(conn, now)
-        elif conn.sync_requested or (conn.is_historical_sync and conn.schedule_type == "auto"):
+        elif conn.sync_requested or (
+            conn.is_historical_sync
+            and conn.schedule_type == "auto"
+            and self.historical_sync_start == "immediate"
+        ):
             scope, conn.pending_scope = conn.pending_scope, None
             self._begin_sync(conn, now, historical=conn.is_historical_sync, scope=scope)
         else:
@@ -731,7 +758,7 @@ class SimulatorState:
 
     def _request_historical_sync(self, conn: _Connection, now: float) -> None:
         conn.is_historical_sync = True
-        if conn.paused or conn.schedule_type == "manual":
+        if conn.paused or conn.schedule_type == "manual" or self.historical_sync_start != "immediate":
             return
         # Fivetran cancels a running sync and restarts it as a historical one.
         self._begin_sync(conn, now, historical=True)
