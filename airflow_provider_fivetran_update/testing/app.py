@@ -704,12 +704,17 @@ class SimulatorApp:
         return json_response(200, {"pending": self._sim.faults.pending()})
 
     async def admin_rate_limit(self, request: Request) -> Response:
-        """``POST /__admin/rate_limit``: ``{"requests": 60, "per_seconds": 10}``; ``null`` lifts it."""
+        """``POST /__admin/rate_limit``: ``{"requests": 60, "per_seconds": 10, "retry_after": 3600}``
+        (``retry_after`` optional); ``"requests": null`` lifts it."""
         body = await _json_object(request, required=True)
         if isinstance(body, Response):
             return body
         try:
-            self._sim.rate_limit(body.get("requests"), float(body.get("per_seconds", 60.0)))
+            self._sim.rate_limit(
+                body.get("requests"),
+                float(body.get("per_seconds", 60.0)),
+                retry_after=body.get("retry_after"),
+            )
         except (TypeError, ValueError) as exc:
             return error_response(400, "InvalidInput", str(exc))
         return json_response(200, {"enabled": self._sim.rate_limiter.enabled})

@@ -159,12 +159,17 @@ class RateDecision:
 
 
 class RateLimiter:
-    """A sliding-window limit: at most ``requests`` answered requests in any ``per_seconds``."""
+    """A rolling-window limit: at most ``requests`` answered requests in any ``per_seconds``.
+
+    Answers carry the headers Fivetran documents, ``X-Rate-Limit`` (the limit) and
+    ``X-Rate-Limit-Remaining``; a 429 also carries ``Retry-After``.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._limit: int | None = None
         self._window = 60.0
+        self._retry_after: int | None = None
         self._times: deque[float] = deque()
 
     @property
@@ -172,15 +177,28 @@ class RateLimiter:
         """Whether a limit is set."""
         return self._limit is not None
 
-    def configure(self, requests: int | None, per_seconds: float = 60.0) -> None:
-        """Set the limit, or lift it with ``None``; the window starts empty either way."""
+    def configure(
+        self, requests: int | None, per_seconds: float = 60.0, retry_after: int | None = None
+    ) -> None:
+        """Set the limit, or lift it with ``None``; the window starts empty either way.
+
+        :param retry_after: the ``Retry-After`` of a 429, in seconds; by default the time until
+            the window has room again. Fivetran documents answers with ``Retry-After: 3600``.
+        """
         if requests is not None and (not isinstance(requests, int) or requests < 1):
             raise ValueError(f"requests must be a positive integer or None, got {requests!r}.")
         if per_seconds <= 0:
             raise ValueError(f"per_seconds must be > 0, got {per_seconds!r}.")
+        if retry_after is not None and (
+            isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 1
+        ):
+            raise ValueError(
+                f"retry_after must be a positive integer number of seconds, got {retry_after!r}."
+            )
         with self._lock:
             self._limit = requests
             self._window = float(per_seconds)
+            self._retry_after = retry_after
             self._times.clear()
 
     def check(self, now: float, *, consume: bool = True) -> RateDecision | None:
@@ -196,13 +214,12 @@ class RateLimiter:
             used = len(self._times)
             reset = math.ceil(self._times[0] + self._window - now) if self._times else 0
             headers = {
-                "X-Rate-Limit-Limit": str(self._limit),
+                "X-Rate-Limit": str(self._limit),
                 "X-Rate-Limit-Remaining": str(max(self._limit - used, 0)),
-                "X-Rate-Limit-Reset": str(max(reset, 0)),
             }
             retry_after = 0
             if not allowed:
-                retry_after = max(reset, 1)
+                retry_after = self._retry_after or max(reset, 1)
                 headers["Retry-After"] = str(retry_after)
             return RateDecision(allowed=allowed, headers=headers, retry_after=retry_after)
 

@@ -420,9 +420,16 @@ class FivetranSimulator:
         ids = [connection_id] if connection_id is not None else self.state.ids()
         return sum(int(self.state.raw(cid)["setup_test_runs"]) for cid in ids)
 
-    def rate_limit(self, requests: int | None, per_seconds: float = 60.0) -> None:
-        """Allow ``requests`` answers per ``per_seconds`` (simulated time), then 429; ``None`` lifts it."""
-        self.rate_limiter.configure(requests, per_seconds)
+    def rate_limit(
+        self, requests: int | None, per_seconds: float = 60.0, *, retry_after: int | None = None
+    ) -> None:
+        """Allow ``requests`` answers per ``per_seconds`` (simulated time), then 429; ``None`` lifts it.
+
+        While a limit is set every answer carries ``X-Rate-Limit`` and ``X-Rate-Limit-Remaining``.
+        A 429 says ``Retry-After`` the seconds until the rolling window has room, or
+        ``retry_after`` when given (``3600``, as Fivetran documents, tests a client's patience).
+        """
+        self.rate_limiter.configure(requests, per_seconds, retry_after)
 
     # -- request log -----------------------------------------------------------------------------
 
