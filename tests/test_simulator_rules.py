@@ -231,3 +231,11 @@ def test_the_simulator_does_not_judge_with_the_provider_rules() -> None:
         source = module.read_text()
         assert "airflow_provider_fivetran_update.fields" not in source, module.name
         assert "build_update_payload" not in source, module.name
+
+
+@pytest.mark.parametrize("value", [[], [60], {}, {"a": 1}, "x", "", 1, -1, 1.5, True, False, None, 2**40])
+def test_any_json_value_in_any_field_is_judged_without_an_error(value: Any) -> None:
+    for name in UPDATABLE_FIELDS:
+        problems = check_update_body({name: value, "paused": True})
+        assert isinstance(problems, list)
+        assert all(isinstance(problem, str) for problem in problems)
