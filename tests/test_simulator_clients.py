@@ -17,33 +17,23 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
+from airflow_provider_fivetran_update.testing import FivetranSimulator
+from tests.simulator_credentials import KEY, SECRET
 
-KEY, SECRET = "cli-key", "cli-secret-value"
+pytest_plugins = ["tests.simulator_fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests" / "clients" / "fivetran_cli_driver.py"
 CLI_PYTHON = Path(
     os.environ.get("FIVETRAN_CLI_PYTHON", ROOT / ".clients" / "fivetran-cli" / "bin" / "python")
 )
 CURL = shutil.which("curl")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(api_key=KEY, api_secret=SECRET, clock=clock) as simulator:
-        yield simulator
 
 
 # -- fivetran-cli ------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,19 @@ import pytest
 import requests
 
 import airflow_provider_fivetran_update.testing as testing_package
-from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
+from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.testing.fivetran_rules import (
     UPDATABLE_FIELDS,
     check_update_body,
     update_payload,
 )
+from tests.simulator_credentials import KEY, SECRET
+
+pytest_plugins = ["tests.simulator_fixtures"]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fivetran"
 REFERENCE = SHARED / "update-a-connection.txt"
 OPENAPI = SHARED / "fivetran-openapi.json"
-KEY, SECRET = "test-key", "test-secret-value"
 needs_documents = pytest.mark.skipif(
     not (REFERENCE.is_file() and OPENAPI.is_file()), reason=f"Fivetran's documents are not in {SHARED}"
 )
@@ -46,17 +47,6 @@ def openapi_example() -> dict[str, Any]:
     spec = json.loads(OPENAPI.read_text())
     properties = spec["components"]["schemas"]["UpdateConnectorRequest"]["properties"]
     return {name: prop["example"] for name, prop in properties.items() if "example" in prop}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(api_key=KEY, api_secret=SECRET, clock=clock) as simulator:
-        yield simulator
 
 
 def patch(sim: FivetranSimulator, connection_id: str, body: dict[str, Any]) -> requests.Response:

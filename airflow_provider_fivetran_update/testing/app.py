@@ -371,6 +371,18 @@ class SimulatorApp:
             data["next_cursor"] = next_cursor
         return success_response(message, data)
 
+    async def _connection_and_body(
+        self, request: Request, *, required: bool
+    ) -> tuple[str, dict[str, Any]] | Response:
+        """The path's connection id and the JSON body, or the 404/400 answer."""
+        connection_id: str = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=required)
+        if isinstance(body, Response):
+            return body
+        return connection_id, body
+
     async def connection_details(self, request: Request) -> Response:
         """``/v1/connections/{id}``: ``GET`` reads it, ``PATCH`` updates it."""
         if request.method == "PATCH":
@@ -388,12 +400,10 @@ class SimulatorApp:
     async def update_connection(self, request: Request) -> Response:
         """``PATCH /v1/connections/{id}``: validated like Fivetran, then applied to the state."""
         state = self._sim.state
-        connection_id = request.path_params["connection_id"]
-        if not state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         problems = check_update_body(body)
         if problems:
             return error_response(400, "InvalidInput", " ".join(problems))
@@ -439,12 +449,10 @@ class SimulatorApp:
 
     async def sync_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/sync`` with an optional ``{"force": bool}`` body."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=False)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=False)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         force = body.get("force", False)
         if not isinstance(force, bool):
             return error_response(400, "InvalidInput", f"force must be a boolean, got {force!r}.")
@@ -452,12 +460,10 @@ class SimulatorApp:
 
     async def test_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/test``: run the setup tests; the body (``{}`` at least) is required."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         problems = [
             f"{name} must be a boolean, got {body[name]!r}."
             for name in ("trust_certificates", "trust_fingerprints")
@@ -479,12 +485,10 @@ class SimulatorApp:
 
     async def resync_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/resync``: everything, or ``{"scope": {schema: [table, ...]}}``."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=False)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=False)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         scope = body.get("scope")
         if scope is not None:
             checked = self._table_scope(connection_id, scope, "scope")
@@ -499,12 +503,10 @@ class SimulatorApp:
 
     async def resync_tables(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/schemas/tables/resync``: body ``{schema: [table, ...]}``."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         scope = self._table_scope(connection_id, body, "The request body")
         if isinstance(scope, Response):
             return scope
