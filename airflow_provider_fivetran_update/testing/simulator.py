@@ -38,7 +38,9 @@ AIRFLOW_CONN_ENV = "AIRFLOW_CONN_FIVETRAN_DEFAULT"
 
 
 class FivetranSimulator:
-    """An offline Fivetran API: ``GET``/``PATCH /v1/connections/{id}``, the list, sync and account calls.
+    """An offline Fivetran API: connections (read, update, list, group list), sync, re-sync, setup tests.
+
+    Endpoints and behaviours are described in ``docs/simulator-api.md``.
 
     Nothing is bound until :meth:`start` (or ``with``); connections can be added before.
 
