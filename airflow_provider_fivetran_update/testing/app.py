@@ -51,6 +51,8 @@ JSON_TYPE = "application/json"
 # A truncated success body: what a proxy cutting an answer short leaves behind.
 MALFORMED_BODY = b'{"code": "Success", "message": "Operation performed.", "data": {"id": '
 _DROP_GRACE_SECONDS = 1.0
+# The request body, read once at the front and kept in the ASGI scope for the checks that need it.
+BODY_SCOPE_KEY = "fivetran_simulator.body"
 # The OpenAPI names Google Sheets as a connector type without table-level re-sync.
 NO_TABLE_RESYNC_SERVICES = frozenset({"google_sheets"})
 # What the API produces (Accept) and consumes (Content-Type); Fivetran's OpenAPI declares only JSON.
@@ -183,14 +185,13 @@ class SimulatorApp:
                 message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)
 
+        scope[BODY_SCOPE_KEY] = body
         replay = _replay(body, receive)
         try:
             if fault is None:
-                await self._answer(scope, replay, send_with_headers, headers, extra_headers, body)
+                await self._answer(scope, replay, send_with_headers, headers, extra_headers)
             else:
-                await self._fault(
-                    fault, scope, receive, replay, send_with_headers, headers, extra_headers, body
-                )
+                await self._fault(fault, scope, receive, replay, send_with_headers, headers, extra_headers)
         finally:
             record(None)  # nothing was answered: a dropped connection, or the client hung up
 
@@ -201,7 +202,6 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
-        body: bytes,
     ) -> None:
         sim = self._sim
         now = sim.state.now()
@@ -229,7 +229,7 @@ class SimulatorApp:
                 )
                 await limited(scope, receive, send)
                 return
-        refused = _negotiate(scope["method"], headers, body)
+        refused = _negotiate(scope["method"], headers, scope[BODY_SCOPE_KEY])
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -244,7 +244,6 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
-        body: bytes,
     ) -> None:
         if fault.delay and not await _wait_unless_disconnected(raw_receive, fault.delay):
             return  # the client gave up (read timeout): nothing is answered and nothing changes
@@ -252,7 +251,7 @@ class SimulatorApp:
             await self._drop(scope, raw_receive)
             return
         if fault.answers_normally:
-            await self._answer(scope, receive, send, headers, extra_headers, body)
+            await self._answer(scope, receive, send, headers, extra_headers)
             return
         peek = self._sim.rate_limiter.check(self._sim.state.now(), consume=False)
         if peek is not None:
