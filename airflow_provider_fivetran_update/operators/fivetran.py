@@ -146,11 +146,9 @@ def plan_update(
         for name, value in payload.items()
         if name in persistent or not FIELDS[name].persistent
     }
+    # Every field goes through redact(): besides config/auth secrets it masks URI passwords.
     masked = {
-        name: {
-            side: redact({name: value})[name] if FIELDS[name].may_hold_secrets else value
-            for side, value in change.items()
-        }
+        name: {side: redact({name: value})[name] for side, value in change.items()}
         for name, change in changes.items()
     }
     return to_send, masked
