@@ -161,14 +161,19 @@ def basic_auth_forms(api_key: str, api_secret: str) -> tuple[str, ...]:
 
 
 def _variants(secret: str) -> Iterable[str]:
-    """The ways a secret may be written in an echoed body: as is, JSON-, URL- and HTML-escaped."""
-    yield secret
-    yield jsonlib.dumps(secret)[1:-1]
-    yield jsonlib.dumps(secret, ensure_ascii=False)[1:-1]
+    """The ways a secret may be written in an echoed body: as is, JSON-, URL-, HTML-, repr-escaped.
+
+    HTML escaping is also applied to the JSON forms: a proxy's error page that echoes the request
+    body shows the JSON text the client sent.
+    """
+    for text in {secret, jsonlib.dumps(secret)[1:-1], jsonlib.dumps(secret, ensure_ascii=False)[1:-1]}:
+        yield text
+        yield html.escape(text)
+        yield html.escape(text, quote=False)
+        # As Python's repr shows it inside an exception text (bytes quoted by a client library).
+        yield text.encode("unicode_escape").decode("ascii")
     yield quote(secret, safe="")
     yield quote_plus(secret, safe="")
-    yield html.escape(secret)
-    yield html.escape(secret, quote=False)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

@@ -78,6 +78,16 @@ def _idempotent(payload: dict[str, Any]) -> bool:
     return payload.get("is_historical_sync") is not True
 
 
+def _cause(request: ApiRequest, exc: BaseException) -> BaseException | None:
+    """``exc`` to chain to the error raised for it, or ``None`` when its text holds a secret.
+
+    A client library may quote what it received (``BadStatusLine``, ``illegal status line``) and
+    so repeat an echoed ``Authorization`` header; the error raised instead says what happened.
+    """
+    text = str(exc)
+    return exc if scrub(text, request.secrets) == text else None
+
+
 def _not_repeated(error: RetryableAPIError) -> FivetranAPIError:
     """The error for a request that was not sent again on purpose, saying why."""
     return FivetranAPIError(
@@ -285,7 +295,7 @@ class FivetranHook(BaseHook):
                     timeout=(self.connect_timeout, self.timeout),
                 )
             except Exception as exc:
-                raise self._no_answer(request, exc, started) from exc
+                raise self._no_answer(request, exc, started) from _cause(request, exc)
             self._log_answer(request, response.status_code, started)
             return parse_response(
                 request, response.status_code, response.headers, response.content, require_data=require_data
@@ -359,7 +369,7 @@ class FivetranHook(BaseHook):
                     params=request.params,
                 )
             except Exception as exc:
-                raise self._no_answer(request, exc, started) from exc
+                raise self._no_answer(request, exc, started) from _cause(request, exc)
             self._log_answer(request, response.status_code, started)
             return parse_response(request, response.status_code, response.headers, response.content)
 
