@@ -124,5 +124,8 @@ class EchoAPI:
             message = f"Request rejected: {self._dump(request)}"
             body = json.dumps({"code": "InvalidInput", "message": message})
             return status, "application/json", body.encode()
-        page = f"<html><body><h1>{status}</h1><pre>{html.escape(self._dump(request), quote=False)}</pre></body></html>"
+        # Escaping only <, > and &, as many proxies do; the page stays short enough for the start of
+        # it that an error quotes to hold the body's secrets.
+        quoted = html.escape(self._dump(request), quote=False)
+        page = f"<html><body><h1>{status}</h1><pre>{quoted}</pre></body></html>"
         return status, "text/html", page.encode()

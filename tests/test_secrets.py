@@ -22,7 +22,6 @@ import textwrap
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
