@@ -238,14 +238,23 @@ def connection_dashboard_url(data: Mapping[str, Any]) -> str:
 class FivetranConnectionLink(BaseOperatorLink):
     """A "Fivetran" button on the task that opens the connection's page in the Fivetran dashboard.
 
-    The task pushes the URL to XCom under :data:`DASHBOARD_URL_XCOM_KEY` while it runs; until then,
-    or when the task failed before reaching Fivetran, the button has no target.
+    The URL is built from the task's connection id when it is known without running the task (a
+    literal id, or the rendered one when Airflow asks at the end of a run), so a task that failed
+    before pushing anything still links to its connection, and no missing XCom is looked up. An
+    invalid id gives no link. Otherwise (a templated id, seen by the Airflow 2 webserver) the URL
+    the task pushed to XCom under :data:`DASHBOARD_URL_XCOM_KEY` is used, if any.
     """
 
     name = "Fivetran"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the dashboard URL the task pushed to XCom, or an empty string when there is none."""
+        """Return the connection's dashboard URL, or an empty string when there is none."""
+        connection_id = getattr(operator, "connection_id", None)
+        if isinstance(connection_id, str) and _is_literal(connection_id):
+            try:
+                return connection_dashboard_url({"id": check_connection_id(connection_id)})
+            except FivetranValidationError:
+                return ""
         # Imported here: resolving the XCom backend reads the configuration, which DAG parsing
         # does not need.
         from airflow.sdk.execution_time.xcom import XCom
