@@ -9,7 +9,7 @@ costs a little readability in a log, masking too little leaks a credential. On t
 ``private_key``, ``credential``...), so services Fivetran adds later and settings we have never seen
 are covered too. The name rules include every name Airflow's own masker treats as sensitive
 (``authorization``, ``dsn``, ``proxy``, ``service_account``, ``webhook_url``...) and short words that
-name a secret only on their own (``pwd``, ``pass``, ``jwt``, ``pem``, ``dsn`` as a whole word of the
+name a secret only on their own (``pwd``, ``pass``, ``pw``, ``pem``, ``dsn`` as a whole word of the
 key, so ``bypass`` and ``temperature`` stay readable).
 
 A value that is a URI with a password (``postgres://user:pw@host/db``, ``...?password=pw``) keeps
@@ -248,7 +248,7 @@ _SECRET_FRAGMENTS: tuple[str, ...] = (
 
 # Words that name a secret only when they are a whole word of the key: "db_pass", "sentryDsn" and
 # "client_pem" are secrets, "bypass", "holdsnumber" and "temperature" are not.
-_SECRET_WORDS: frozenset[str] = frozenset({"pwd", "pass", "pw", "dsn", "pem", "jwt", "creds"})
+_SECRET_WORDS: frozenset[str] = frozenset({"pwd", "pass", "pw", "dsn", "pem", "creds"})
 
 # scheme://user:password@host -- the password may hold any character but the authority's end.
 _URI_PASSWORD = re.compile(
