@@ -270,7 +270,8 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     is. Every field and ``connection_id`` is templated. Rendered strings are converted to the types
     Fivetran expects (``"60"`` to ``60``, ``"true"`` to ``True``, a JSON text to an object) and
     checked against the field catalogue before any request is sent; an invalid value fails the task
-    with the field named. Secret values inside ``config``, ``auth`` and
+    with the field named. Values given literally (not templated) are checked when the DAG file is
+    parsed, so a mistake there is a DAG import error. Secret values inside ``config``, ``auth`` and
     ``external_secrets_keys_config`` are masked in the rendered fields, the logs and the returned
     value.
 
