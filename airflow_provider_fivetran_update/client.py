@@ -189,6 +189,31 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def _scrub_tree(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return {key: _scrub_tree(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub_tree(item, secrets) for item in value]
+    return value
+
+
+def _scrub_answer(data: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """A successful answer's data with the request's secrets taken out of every string in it.
+
+    Its texts (setup-test warnings, task messages) end up in log lines and trigger events. One
+    search over the serialized answer first: the walk is only needed when a secret is there.
+    """
+    if not secrets:
+        return data
+    text = jsonlib.dumps(data, ensure_ascii=False, default=str)
+    if scrub(text, secrets) == text:
+        return data
+    cleaned: dict[str, Any] = _scrub_tree(data, secrets)
+    return cleaned
+
+
 def build_request(
     base_url: str,
     method: str,
@@ -310,6 +335,10 @@ def parse_response(
 ) -> dict[str, Any]:
     """Return the ``data`` object of a Fivetran answer, or raise :class:`FivetranAPIError`.
 
+    Every text taken from the answer (the error's message, code and request id, the start of a body
+    that is not a Fivetran answer, the strings of the returned data) has the request's secrets
+    replaced (:func:`scrub`), so an answer that echoes the request cannot leak them.
+
     A 2xx answer must be JSON with a ``data`` object; one that is not is a (non-retryable)
     ``FivetranAPIError`` naming the status and the start of the body. With
     ``require_data=False`` (endpoints that answer ``{"code", "message"}`` alone), the body
@@ -336,9 +365,9 @@ def parse_response(
         if isinstance(payload, dict):
             data = payload.get("data")
             if isinstance(data, dict):
-                return data
+                return _scrub_answer(data, request.secrets)
             if not require_data and "data" not in payload:
-                return payload
+                return _scrub_answer(payload, request.secrets)
         raise FivetranAPIError(
             code=None,
             message=f"the answer is not a Fivetran API response (expected JSON with a 'data' "

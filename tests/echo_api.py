@@ -7,6 +7,7 @@ so one server serves every scenario of a DAG run:
 * ``echo_json_<status>``: a Fivetran-style ``{"code", "message"}`` body whose message quotes the
   request (headers and body as sent);
 * ``echo_html_<status>``: a proxy's HTML error page quoting the same, HTML-escaped;
+* ``echo_data_200``: a valid connection whose setup-test warning quotes the request;
 * ``echo_garbage``: not HTTP at all, the request head sent back as a status line (client libraries
   then quote it in their exceptions);
 * ``echo_ok_then_<kind>_<status>``: a valid connection (setup incomplete) for the first request,
@@ -115,6 +116,17 @@ class EchoAPI:
                 }
                 return 200, "application/json", json.dumps({"code": "Success", "data": data}).encode()
             scenario = scenario.removeprefix("ok_then_")
+        if scenario == "data_200":
+            data = {
+                "id": request.raw_path.rsplit("/", 1)[-1],
+                "paused": True,
+                "status": {
+                    "setup_state": "connected",
+                    "sync_state": "scheduled",
+                    "warnings": [{"code": "Echo", "message": f"Applied: {self._dump(request)}"}],
+                },
+            }
+            return 200, "application/json", json.dumps({"code": "Success", "data": data}).encode()
         if scenario == "garbage":
             head = self._dump(request).replace("\r", " ").replace("\n", " ")
             return None, "", f"HTTP/1.1 ZZZ {head}\r\n\r\n".encode()

@@ -22,6 +22,7 @@ import textwrap
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,6 +152,29 @@ def test_errors_built_from_an_echoing_answer_hold_no_secret(
     if scenario == "json_400":
         assert error.code == "InvalidInput"
         assert "Authorization: ***" in error.message
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_successful_answer_that_echoes_the_request_returns_no_secret(
+    echo: EchoAPI, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    hook = _hook()
+    if mode == "sync":
+        data = hook.update_connection("echo_data_200", config=CONFIG, paused=True)
+    else:
+
+        async def main() -> dict[str, Any]:
+            try:
+                return await hook.aupdate_connection("echo_data_200", config=CONFIG, paused=True)
+            finally:
+                await hook.aclose()
+
+        data = asyncio.run(main())
+    assert echo.count("echo_data_200") == 1
+    assert CONSUMER_KEY in echo.echoed() and B64 in echo.echoed()
+    warning = data["status"]["warnings"][0]["message"]
+    assert warning.startswith("Applied: ") and "Authorization: ***" in warning
+    assert leaks(json.dumps(data)) == []
 
 
 def test_scrub_replaces_every_form_and_longest_first() -> None:
