@@ -351,6 +351,10 @@ def test_a_dag_run_against_an_echoing_api_stores_and_logs_no_secret(
         "wait_deferred",
     ]
     assert leaks(json.dumps(entries)) == []
+    # The trigger's event message reaches the task (and its callback) scrubbed, not dropped.
+    (deferred,) = [entry for entry in entries if entry["task_id"] == "wait_deferred"]
+    assert "Could not read Fivetran connection 'echo_ok_then_html_502'" in deferred["str"]
+    assert "Fivetran API answered 502" in deferred["str"] and "***" in deferred["str"]
 
     with create_session() as session:
         run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id)).one()
@@ -363,7 +367,10 @@ def test_a_dag_run_against_an_echoing_api_stores_and_logs_no_secret(
         }
         xcoms = session.scalars(select(XComModel).where(XComModel.dag_id == dag_id)).all()
         stored = [repr(XComModel.deserialize_value(row)) for row in xcoms]
+        # The trigger's kwargs, and its event while the task waits to resume (cleared after).
         stored += [repr(ti.next_kwargs) for ti in tis]
         stored += [repr(trigger.kwargs) for trigger in session.scalars(select(Trigger)).all()]
         assert run.state == "failed"
+    assert any("dashboard/connections/echo_json_400" in item for item in stored)
+    assert any("echo_ok_then_html_502" in item and "end_time" in item for item in stored)
     assert leaks("\n".join(stored)) == []
