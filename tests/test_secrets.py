@@ -377,3 +377,50 @@ def test_a_dag_run_against_an_echoing_api_stores_and_logs_no_secret(
     assert any("dashboard/connections/echo_json_400" in item for item in stored)
     assert any("echo_ok_then_html_502" in item and "end_time" in item for item in stored)
     assert leaks("\n".join(stored)) == []
+
+
+def test_uri_passwords_and_common_secret_names_never_reach_xcom_or_the_log(
+    airflow_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pendulum
+    from airflow.sdk import DAG
+
+    from airflow_provider_fivetran_update.operators.fivetran import FivetranUpdateConnectionOperator
+    from airflow_provider_fivetran_update.testing import FivetranSimulator
+    from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+
+    secrets = {"dsn": "dsn-pw-31a7", "uri": "uri-pw-7b2e", "pwd": "pwd-4c9d", "jwt": "jwt-8e1f"}
+    config = {
+        "host": "db.internal",
+        "dsn": f"host=db password={secrets['dsn']}",
+        "connection_url": f"postgres://loader:{secrets['uri']}@db.internal:5432/app",
+        "db_pwd": secrets["pwd"],
+        "jwt": secrets["jwt"],
+    }
+    with FivetranSimulator() as sim:
+        monkeypatch.setenv("AIRFLOW_CONN_FIVETRAN_DEFAULT", sim.airflow_connection_json())
+        sim.add_connection("conn_uri", service="postgres", config={"host": "db.internal"})
+        with DAG(
+            unique_dag_id("secrets_names"), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")
+        ) as dag:
+            FivetranUpdateConnectionOperator(
+                task_id="rotate", connection_id="conn_uri", config=config, only_if_changed=True
+            )
+        dag_run = run_dag(dag)
+        assert task_states(dag_run) == {("rotate", -1): "success"}
+        assert sim.request_count(method="PATCH", path="/v1/connections/conn_uri") == 1
+        assert sim.raw_connection("conn_uri")["config"]["db_pwd"] == secrets["pwd"]  # Fivetran got it
+
+    returned = xcom(dag_run, "rotate")
+    assert returned["config"]["host"] == "db.internal"
+    assert returned["config"]["connection_url"] == f"postgres://loader:{SECRET_MASK}@db.internal:5432/app"
+    assert returned["changes"]["config"]["to"] == {
+        "dsn": SECRET_MASK,
+        "connection_url": f"postgres://loader:{SECRET_MASK}@db.internal:5432/app",
+        "db_pwd": SECRET_MASK,
+        "jwt": SECRET_MASK,
+    }
+    output = capsys.readouterr()
+    text = json.dumps(returned) + output.out + output.err
+    assert "Fivetran connection conn_uri: 1 field(s) differ" in text
+    assert [name for name, secret in secrets.items() if secret in text] == []
