@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_fivetran_update._compat import AirflowSensorTimeout, conf
-from airflow_provider_fivetran_update.exceptions import FivetranError
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.operators.fivetran import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
@@ -105,9 +105,9 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(connection_id, str) and not connection_id.strip():
-            raise ValueError(f"{self.task_id}: connection_id must name a Fivetran connection, got ''.")
         # Literal values are checked now, so a typo fails the DAG parse; templated ones in execute().
+        if isinstance(connection_id, str) and not is_rendered_later(connection_id):
+            check_connection_id(connection_id)
         for argument, value, allowed in (
             ("expected_setup_state", expected_setup_state, SETUP_STATES),
             ("expected_sync_state", expected_sync_state, SYNC_STATES),
@@ -144,10 +144,7 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Validate the rendered arguments, publish the dashboard link, then wait (see the class doc)."""
-        if not isinstance(self.connection_id, str) or not self.connection_id.strip():
-            raise FivetranError(
-                f"connection_id must be the id of a Fivetran connection, got {self.connection_id!r}."
-            )
+        check_connection_id(self.connection_id)
         self._condition()
         context["ti"].xcom_push(
             key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id})
