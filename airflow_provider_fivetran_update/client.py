@@ -42,6 +42,7 @@ __all__ = [
     "RetryPolicy",
     "RetryableAPIError",
     "build_request",
+    "copy_api_error",
     "normalize_base_url",
     "parse_response",
     "parse_retry_after",
@@ -60,6 +61,7 @@ REQUEST_ID_HEADERS = ("x-request-id", "x-fivetran-request-id", "request-id", "x-
 BODY_EXCERPT_CHARS = 200
 
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=FivetranAPIError)
 
 
 class RetryableAPIError(FivetranAPIError):
@@ -483,16 +485,29 @@ class RetryPolicy:
             )
         return wait
 
-    def _log_retry(
-        self, logger: logging.Logger | None, wait: float, attempt: int, error: BaseException
-    ) -> None:
+    def _next_attempt(
+        self,
+        attempt: int,
+        error: Exception,
+        logger: logging.Logger | None,
+        *,
+        idempotent: bool,
+        deadline: float | None,
+    ) -> float:
+        """The sleep before the next attempt, logged; or raise what :meth:`plan` says to raise."""
+        step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
+        if step is None:
+            raise error
+        if isinstance(step, FivetranRetryLaterError):
+            raise step from error
         (logger or log).warning(
             "Retrying Fivetran API request in %.2fs (retry %d of %d) after: %s",
-            wait,
+            step,
             attempt,
             self.max_retries,
             error,
         )
+        return step
 
     def call(
         self,
@@ -511,13 +526,8 @@ class RetryPolicy:
             try:
                 return send()
             except Exception as error:
-                step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
-                if step is None:
-                    raise
-                if isinstance(step, FivetranRetryLaterError):
-                    raise step from error
-                self._log_retry(logger, step, attempt, error)
-            time.sleep(step)
+                wait = self._next_attempt(attempt, error, logger, idempotent=idempotent, deadline=deadline)
+            time.sleep(wait)
             attempt += 1
 
     async def acall(
@@ -536,13 +546,8 @@ class RetryPolicy:
             try:
                 return await send()
             except Exception as error:
-                step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
-                if step is None:
-                    raise
-                if isinstance(step, FivetranRetryLaterError):
-                    raise step from error
-                self._log_retry(logger, step, attempt, error)
-            await asyncio.sleep(step)
+                wait = self._next_attempt(attempt, error, logger, idempotent=idempotent, deadline=deadline)
+            await asyncio.sleep(wait)
             attempt += 1
 
 
@@ -552,11 +557,9 @@ def _positive_retry_after(error: BaseException | None) -> float | None:
     return retry_after if retry_after is not None and retry_after > 0 else None
 
 
-def _not_retried(
-    kind: type[FivetranRetryLaterError], error: FivetranAPIError, retry_after: float, hint: str
-) -> FivetranRetryLaterError:
+def copy_api_error(error: FivetranAPIError, kind: type[_E], *, hint: str | None, **extra: Any) -> _E:
+    """``error`` as a ``kind`` with another hint: the same status, code, message and request."""
     return kind(
-        retry_after=retry_after,
         status_code=error.status_code,
         code=error.code,
         message=error.message,
@@ -565,4 +568,11 @@ def _not_retried(
         method=error.method,
         path=error.path,
         hint=hint,
+        **extra,
     )
+
+
+def _not_retried(
+    kind: type[FivetranRetryLaterError], error: FivetranAPIError, retry_after: float, hint: str
+) -> FivetranRetryLaterError:
+    return copy_api_error(error, kind, hint=hint, retry_after=retry_after)

@@ -31,6 +31,7 @@ from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnection
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import run_dag, unique_dag_id, xcom
+from tests.test_trigger import TRIGGERER_NOISE
 
 try:
     from airflow.sdk.exceptions import TaskDeferred
@@ -281,16 +282,6 @@ def test_deferrable_waits_in_the_trigger_for_a_historical_resync(
     assert xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url({"id": "pg_resync"})
     output = capfd.readouterr()
     _assert_no_secret(sim, output.out + output.err, caplog.text, json.dumps(result))
-
-
-# What a trigger that yields inside its reader leaves in a user's log under dag.test().
-TRIGGERER_NOISE = (
-    "Task exception was never retrieved",
-    "asynchronous generator is already running",
-    "no running event loop",
-    "cancel scope",
-    "Exception ignored",
-)
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
