@@ -47,6 +47,7 @@ __all__ = [
     "RetryableAPIError",
     "basic_auth_forms",
     "build_request",
+    "copy_api_error",
     "normalize_base_url",
     "parse_response",
     "parse_retry_after",
@@ -71,6 +72,7 @@ SCRUBBED = "***"
 MIN_SCRUBBED_CHARS = 4
 
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=FivetranAPIError)
 
 
 class RetryableAPIError(FivetranAPIError):
@@ -590,16 +592,29 @@ class RetryPolicy:
             )
         return wait
 
-    def _log_retry(
-        self, logger: logging.Logger | None, wait: float, attempt: int, error: BaseException
-    ) -> None:
+    def _next_attempt(
+        self,
+        attempt: int,
+        error: Exception,
+        logger: logging.Logger | None,
+        *,
+        idempotent: bool,
+        deadline: float | None,
+    ) -> float:
+        """The sleep before the next attempt, logged; or raise what :meth:`plan` says to raise."""
+        step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
+        if step is None:
+            raise error
+        if isinstance(step, FivetranRetryLaterError):
+            raise step from error
         (logger or log).warning(
             "Retrying Fivetran API request in %.2fs (retry %d of %d) after: %s",
-            wait,
+            step,
             attempt,
             self.max_retries,
             error,
         )
+        return step
 
     def call(
         self,
@@ -618,13 +633,8 @@ class RetryPolicy:
             try:
                 return send()
             except Exception as error:
-                step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
-                if step is None:
-                    raise
-                if isinstance(step, FivetranRetryLaterError):
-                    raise step from error
-                self._log_retry(logger, step, attempt, error)
-            time.sleep(step)
+                wait = self._next_attempt(attempt, error, logger, idempotent=idempotent, deadline=deadline)
+            time.sleep(wait)
             attempt += 1
 
     async def acall(
@@ -643,13 +653,8 @@ class RetryPolicy:
             try:
                 return await send()
             except Exception as error:
-                step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
-                if step is None:
-                    raise
-                if isinstance(step, FivetranRetryLaterError):
-                    raise step from error
-                self._log_retry(logger, step, attempt, error)
-            await asyncio.sleep(step)
+                wait = self._next_attempt(attempt, error, logger, idempotent=idempotent, deadline=deadline)
+            await asyncio.sleep(wait)
             attempt += 1
 
 
@@ -659,11 +664,9 @@ def _positive_retry_after(error: BaseException | None) -> float | None:
     return retry_after if retry_after is not None and retry_after > 0 else None
 
 
-def _not_retried(
-    kind: type[FivetranRetryLaterError], error: FivetranAPIError, retry_after: float, hint: str
-) -> FivetranRetryLaterError:
+def copy_api_error(error: FivetranAPIError, kind: type[_E], *, hint: str | None, **extra: Any) -> _E:
+    """``error`` as a ``kind`` with another hint: the same status, code, message and request."""
     return kind(
-        retry_after=retry_after,
         status_code=error.status_code,
         code=error.code,
         message=error.message,
@@ -672,4 +675,11 @@ def _not_retried(
         method=error.method,
         path=error.path,
         hint=hint,
+        **extra,
     )
+
+
+def _not_retried(
+    kind: type[FivetranRetryLaterError], error: FivetranAPIError, retry_after: float, hint: str
+) -> FivetranRetryLaterError:
+    return copy_api_error(error, kind, hint=hint, retry_after=retry_after)

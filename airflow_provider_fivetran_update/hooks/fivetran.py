@@ -27,6 +27,7 @@ from airflow_provider_fivetran_update.client import (
     RetryPolicy,
     basic_auth_forms,
     build_request,
+    copy_api_error,
     normalize_base_url,
     parse_response,
     scrub,
@@ -92,14 +93,9 @@ def _cause(request: ApiRequest, exc: BaseException) -> BaseException | None:
 
 def _not_repeated(error: RetryableAPIError) -> FivetranAPIError:
     """The error for a request that was not sent again on purpose, saying why."""
-    return FivetranAPIError(
-        status_code=error.status_code,
-        code=error.code,
-        message=error.message,
-        connection_id=error.connection_id,
-        request_id=error.request_id,
-        method=error.method,
-        path=error.path,
+    return copy_api_error(
+        error,
+        FivetranAPIError,
         hint="Fivetran may have started the historical sync although the request failed; it was not "
         "sent again because a second request restarts the sync. Check the connection's "
         "status.is_historical_sync before retrying",

@@ -372,7 +372,8 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     :param max_retries: how often the hook retries a request Fivetran answered with 429 or 5xx, or did
         not answer, within one task try (Airflow's own ``retries`` then retry the whole task).
     :param retry_min_wait: seconds before the first of those retries (a ``Retry-After`` header wins).
-    :param retry_max_wait: the longest wait between two of those retries, in seconds.
+    :param retry_max_wait: the longest wait between two of those retries, in seconds; a longer
+        ``Retry-After`` fails the request at once (see ``docs/guarantees.md``).
     """
 
     # The catalogue is the one list of fields: adding a field there makes it templated here.
