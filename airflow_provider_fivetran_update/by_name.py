@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.hooks.options import FivetranHookOptions
+from airflow_provider_fivetran_update.ids import check_connection_id
+from airflow_provider_fivetran_update.states import is_rendered_later
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,13 +54,12 @@ class FivetranConnectionByName(FivetranHookOptions):
             )
         if group_id is not None and connection_name is None:
             raise ValueError(f"{owner}: group_id only narrows a lookup by connection_name; pass one too.")
-        for argument, value in (
-            ("connection_id", connection_id),
-            ("connection_name", connection_name),
-            ("group_id", group_id),
-        ):
+        for argument, value in (("connection_name", connection_name), ("group_id", group_id)):
             if _blank(value):
                 raise ValueError(f"{owner}: {argument} must not be blank, got {value!r}.")
+        # A literal id is checked now, so a typo fails the DAG parse; a templated one when it runs.
+        if isinstance(connection_id, str) and not is_rendered_later(connection_id):
+            check_connection_id(connection_id)
         self.connection_id = connection_id
         self.connection_name = connection_name
         self.group_id = group_id
@@ -70,11 +71,7 @@ class FivetranConnectionByName(FivetranHookOptions):
         downstream tasks and the UI.
         """
         if self.connection_name is None:
-            if not isinstance(self.connection_id, str) or not self.connection_id.strip():
-                raise FivetranValidationError(
-                    "connection_id", f"must be the id of a Fivetran connection, got {self.connection_id!r}."
-                )
-            return self.connection_id
+            return check_connection_id(self.connection_id)
         name, group_id = self.connection_name, self.group_id
         if not isinstance(name, str) or not name.strip():
             raise FivetranValidationError(

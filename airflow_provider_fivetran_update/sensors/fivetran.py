@@ -83,7 +83,9 @@ class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator
     :param max_retries: how often one request Fivetran answered with 429 or 5xx, or did not answer,
         is retried before the poke fails.
     :param retry_min_wait: seconds before the first of those retries (a ``Retry-After`` header wins).
-    :param retry_max_wait: the longest wait between two of those retries, in seconds.
+    :param retry_max_wait: the longest wait between two of those retries, in seconds; a longer
+        ``Retry-After`` fails the poke at once, and one past the timeout times the sensor out (see
+        ``docs/guarantees.md``).
     """
 
     template_fields: Sequence[str] = (
@@ -143,12 +145,8 @@ class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator
         from airflow_provider_fivetran_update.waiting import WaitCondition
 
         return WaitCondition.state(
-            expected_setup_state=normalize_expected_states(
-                "expected_setup_state", self.expected_setup_state, SETUP_STATES
-            ),
-            expected_sync_state=normalize_expected_states(
-                "expected_sync_state", self.expected_sync_state, SYNC_STATES
-            ),
+            expected_setup_state=self.expected_setup_state,
+            expected_sync_state=self.expected_sync_state,
             fail_on_broken=self.fail_on_broken,
         )
 

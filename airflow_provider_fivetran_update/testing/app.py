@@ -24,13 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_provider_fivetran_update.exceptions import FivetranValidationError
-from airflow_provider_fivetran_update.fields import build_update_payload
 from airflow_provider_fivetran_update.testing.faults import (
     DEFAULT_ERROR_CODES,
     Fault,
     RecordedRequest,
 )
+from airflow_provider_fivetran_update.testing.fivetran_rules import check_update_body, update_payload
 from airflow_provider_fivetran_update.testing.state import (
     ConnectionNotFoundError,
     InvalidCursorError,
@@ -52,6 +51,8 @@ JSON_TYPE = "application/json"
 # A truncated success body: what a proxy cutting an answer short leaves behind.
 MALFORMED_BODY = b'{"code": "Success", "message": "Operation performed.", "data": {"id": '
 _DROP_GRACE_SECONDS = 1.0
+# The request body, read once at the front and kept in the ASGI scope for the checks that need it.
+BODY_SCOPE_KEY = "fivetran_simulator.body"
 # The OpenAPI names Google Sheets as a connector type without table-level re-sync.
 NO_TABLE_RESYNC_SERVICES = frozenset({"google_sheets"})
 # What the API produces (Accept) and consumes (Content-Type); Fivetran's OpenAPI declares only JSON.
@@ -184,14 +185,13 @@ class SimulatorApp:
                 message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)
 
+        scope[BODY_SCOPE_KEY] = body
         replay = _replay(body, receive)
         try:
             if fault is None:
-                await self._answer(scope, replay, send_with_headers, headers, extra_headers, body)
+                await self._answer(scope, replay, send_with_headers, headers, extra_headers)
             else:
-                await self._fault(
-                    fault, scope, receive, replay, send_with_headers, headers, extra_headers, body
-                )
+                await self._fault(fault, scope, receive, replay, send_with_headers, headers, extra_headers)
         finally:
             record(None)  # nothing was answered: a dropped connection, or the client hung up
 
@@ -202,7 +202,6 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
-        body: bytes,
     ) -> None:
         sim = self._sim
         now = sim.state.now()
@@ -230,7 +229,7 @@ class SimulatorApp:
                 )
                 await limited(scope, receive, send)
                 return
-        refused = _negotiate(scope["method"], headers, body)
+        refused = _negotiate(scope["method"], headers, scope[BODY_SCOPE_KEY])
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -245,7 +244,6 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
-        body: bytes,
     ) -> None:
         if fault.delay and not await _wait_unless_disconnected(raw_receive, fault.delay):
             return  # the client gave up (read timeout): nothing is answered and nothing changes
@@ -253,7 +251,7 @@ class SimulatorApp:
             await self._drop(scope, raw_receive)
             return
         if fault.answers_normally:
-            await self._answer(scope, receive, send, headers, extra_headers, body)
+            await self._answer(scope, receive, send, headers, extra_headers)
             return
         peek = self._sim.rate_limiter.check(self._sim.state.now(), consume=False)
         if peek is not None:
@@ -372,6 +370,18 @@ class SimulatorApp:
             data["next_cursor"] = next_cursor
         return success_response(message, data)
 
+    async def _connection_and_body(
+        self, request: Request, *, required: bool
+    ) -> tuple[str, dict[str, Any]] | Response:
+        """The path's connection id and the JSON body, or the 404/400 answer."""
+        connection_id: str = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=required)
+        if isinstance(body, Response):
+            return body
+        return connection_id, body
+
     async def connection_details(self, request: Request) -> Response:
         """``/v1/connections/{id}``: ``GET`` reads it, ``PATCH`` updates it."""
         if request.method == "PATCH":
@@ -389,34 +399,59 @@ class SimulatorApp:
     async def update_connection(self, request: Request) -> Response:
         """``PATCH /v1/connections/{id}``: validated like Fivetran, then applied to the state."""
         state = self._sim.state
-        connection_id = request.path_params["connection_id"]
-        if not state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
-        try:
-            payload = build_update_payload(body, coerce=False)
-        except FivetranValidationError as exc:
-            return error_response(400, "InvalidInput", str(exc))
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
+        problems = check_update_body(body)
+        if problems:
+            return error_response(400, "InvalidInput", " ".join(problems))
+        payload = update_payload(body)
+        if payload.get("run_setup_tests") is not False:
+            refused = self._setup_test_slot()
+            if refused is not None:
+                return refused
         try:
             data, tests_ran = state.update(connection_id, payload)
-            if tests_ran and self._sim.setup_tests_seconds > 0:
-                # Fivetran runs the setup tests inside the PATCH call, so the answer is slow.
-                await asyncio.sleep(self._sim.setup_tests_seconds)
+            if tests_ran:
+                if not await self._setup_tests_take_time(request):
+                    return NO_ANSWER
                 data = state.view(connection_id)
         except ConnectionNotFoundError as exc:
             return not_found(exc)
         return success_response("Connection has been updated", data)
 
+    def _setup_test_slot(self) -> Response | None:
+        """``None`` if the account may run setup tests now, else the 429 answer (nothing is counted)."""
+        limiter = self._sim.setup_test_limiter
+        retry_after = limiter.acquire(self._sim.state.now())
+        if retry_after is None:
+            return None
+        limits = ", ".join(f"{runs} per {seconds:g} s" for runs, seconds in limiter.windows)
+        return error_response(
+            429,
+            "TooManyRequests",
+            f"Too many setup tests: the account's setup-test limit ({limits}) is reached."
+            f" Retry after {retry_after} seconds; an update that needs no setup tests can send"
+            " run_setup_tests: false.",
+            {"Retry-After": str(retry_after)},
+        )
+
+    async def _setup_tests_take_time(self, request: Request) -> bool:
+        """Wait while the setup tests run; False if the client gave up waiting for the answer.
+
+        Fivetran runs the setup tests inside the call, so the answer comes once they are done. The
+        change itself is already made: a client that times out has only missed the answer.
+        """
+        seconds = self._sim.setup_tests_seconds
+        return seconds <= 0 or await _wait_unless_disconnected(request.receive, seconds)
+
     async def sync_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/sync`` with an optional ``{"force": bool}`` body."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=False)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=False)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         force = body.get("force", False)
         if not isinstance(force, bool):
             return error_response(400, "InvalidInput", f"force must be a boolean, got {force!r}.")
@@ -424,12 +459,10 @@ class SimulatorApp:
 
     async def test_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/test``: run the setup tests; the body (``{}`` at least) is required."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         problems = [
             f"{name} must be a boolean, got {body[name]!r}."
             for name in ("trust_certificates", "trust_fingerprints")
@@ -437,20 +470,24 @@ class SimulatorApp:
         ]
         if problems:
             return error_response(400, "InvalidInput", " ".join(problems))
+        refused = self._setup_test_slot()
+        if refused is not None:
+            return refused
         try:
-            data = self._sim.state.run_setup_tests(connection_id)
+            self._sim.state.run_setup_tests(connection_id)
+            if not await self._setup_tests_take_time(request):
+                return NO_ANSWER
+            data = self._sim.state.view(connection_id)
         except ConnectionNotFoundError as exc:
             return not_found(exc)
         return success_response("Setup tests have been completed", data)
 
     async def resync_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/resync``: everything, or ``{"scope": {schema: [table, ...]}}``."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=False)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=False)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         scope = body.get("scope")
         if scope is not None:
             checked = self._table_scope(connection_id, scope, "scope")
@@ -465,12 +502,10 @@ class SimulatorApp:
 
     async def resync_tables(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/schemas/tables/resync``: body ``{schema: [table, ...]}``."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         scope = self._table_scope(connection_id, body, "The request body")
         if isinstance(scope, Response):
             return scope
@@ -534,6 +569,8 @@ class SimulatorApp:
             Route(p + "/connections/{connection_id}/reschedule", self.admin_reschedule, methods=["POST"]),
             Route(p + "/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
             Route(p + "/rate_limit", self.admin_rate_limit, methods=["POST"]),
+            Route(p + "/setup_tests", self.admin_setup_tests, methods=["POST"]),
+            Route(p + "/historical_sync_start", self.admin_historical_sync_start, methods=["GET", "POST"]),
             Route(p + "/clock", self.admin_clock, methods=["GET"]),
             Route(p + "/clock/advance", self.admin_advance, methods=["POST"]),
         ]
@@ -668,15 +705,64 @@ class SimulatorApp:
         return json_response(200, {"pending": self._sim.faults.pending()})
 
     async def admin_rate_limit(self, request: Request) -> Response:
-        """``POST /__admin/rate_limit``: ``{"requests": 60, "per_seconds": 10}``; ``null`` lifts it."""
+        """``POST /__admin/rate_limit``: ``{"requests": 60, "per_seconds": 10, "retry_after": 3600}``
+        (``retry_after`` optional); ``"requests": null`` lifts it."""
         body = await _json_object(request, required=True)
         if isinstance(body, Response):
             return body
         try:
-            self._sim.rate_limit(body.get("requests"), float(body.get("per_seconds", 60.0)))
+            self._sim.rate_limit(
+                body.get("requests"),
+                float(body.get("per_seconds", 60.0)),
+                retry_after=body.get("retry_after"),
+            )
         except (TypeError, ValueError) as exc:
             return error_response(400, "InvalidInput", str(exc))
         return json_response(200, {"enabled": self._sim.rate_limiter.enabled})
+
+    async def admin_setup_tests(self, request: Request) -> Response:
+        """``POST /__admin/setup_tests``: ``{"seconds": 5, "limits": "paid"}``; each key optional."""
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        unknown = sorted(set(body) - {"seconds", "limits"})
+        seconds = body.get("seconds")
+        if unknown or (
+            "seconds" in body
+            and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0)
+        ):
+            return error_response(
+                400,
+                "InvalidInput",
+                "Give 'seconds' (a number >= 0) and/or 'limits' (a preset, pairs or null).",
+            )
+        if "limits" in body:
+            try:
+                self._sim.set_setup_test_limits(body["limits"])
+            except (TypeError, ValueError) as exc:
+                return error_response(400, "InvalidInput", str(exc))
+        if seconds is not None:
+            self._sim.setup_tests_seconds = float(seconds)
+        return json_response(
+            200,
+            {
+                "seconds": self._sim.setup_tests_seconds,
+                "limits": [list(pair) for pair in self._sim.setup_test_limiter.windows],
+            },
+        )
+
+    async def admin_historical_sync_start(self, request: Request) -> Response:
+        """``GET``, or ``POST {"mode": "immediate" | "next_scheduled"}``, the historical sync start."""
+        if request.method == "POST":
+            body = await _json_object(request, required=True)
+            if isinstance(body, Response):
+                return body
+            mode: Any = body.get("mode")
+            try:
+                self._sim.historical_sync_start = mode
+            except ValueError as exc:
+                return error_response(400, "InvalidInput", str(exc))
+        return json_response(200, {"mode": self._sim.historical_sync_start})
 
     async def admin_clock(self, request: Request) -> Response:
         """``GET /__admin/clock``: the simulated time."""
@@ -715,6 +801,16 @@ def _try_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+class _NoAnswer(Response):
+    """Sends nothing: the client already left, and the request is logged as unanswered."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+NO_ANSWER = _NoAnswer()
 
 
 def _media_type(value: str) -> str:

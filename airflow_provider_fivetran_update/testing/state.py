@@ -10,14 +10,15 @@ Time model, in Fivetran's words:
 * ``paused: true`` sets ``sync_state`` to ``paused``; ``paused: false`` sets it back to
   ``scheduled`` (or ``syncing`` while a sync still runs).
 * ``is_historical_sync: true`` starts a historical sync at once (``sync_state`` ``syncing``,
+  or at the next sync with ``historical_sync_start="next_scheduled"``,
   ``status.is_historical_sync`` true). After ``historical_sync_seconds`` it ends: ``succeeded_at``
   is set, or ``failed_at`` plus a status task when the connection fails its syncs. The flag is
   cleared either way. Requested while paused, or on a ``manual`` schedule, it waits for the
   unpause, or for ``POST /sync`` respectively.
 * A sync of a connection whose ``setup_state`` is ``broken`` fails.
-* Setup tests run when ``run_setup_tests`` is true, or when ``config``/``auth`` are in the update
-  and ``run_setup_tests`` is not false. They pass (``connected``) or, for a connection marked
-  ``broken``, fail (``broken``, a FAILED test and a status warning).
+* Setup tests run on every update that does not send ``run_setup_tests: false`` (the OpenAPI
+  says the flag defaults to true), and on ``POST /test``. They pass (``connected``) or, for a
+  connection marked ``broken``, fail (``broken``, a FAILED test and a status warning).
 * ``schedule_type: manual`` never starts a sync by itself. ``auto`` connections sync every
   ``sync_frequency`` minutes only when ``schedule_scale`` (simulated seconds per minute) is set.
 * ``POST /resync`` starts a historical sync (or a table re-sync for a ``scope``) at once, after
@@ -43,6 +44,7 @@ from typing import Any
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact
 
 __all__ = [
+    "HISTORICAL_SYNC_STARTS",
     "SCHEDULE_TYPES",
     "SETUP_STATES",
     "STATUS_FIELDS",
@@ -53,6 +55,7 @@ __all__ = [
     "InvalidCursorError",
     "ManualClock",
     "SimulatorState",
+    "check_historical_sync_start",
     "format_timestamp",
 ]
 
@@ -76,6 +79,17 @@ STATUS_FIELDS = (
     "failed_at",
 )
 
+HISTORICAL_SYNC_STARTS = ("immediate", "next_scheduled")
+"""When ``PATCH {"is_historical_sync": true}`` starts the historical sync.
+
+The two documents disagree. The OpenAPI (the field's description in the update request) says it
+starts at once, cancelling and restarting a running sync: ``immediate``, the default, since the
+simulator follows the OpenAPI. The reference page says the *next scheduled* sync will be
+historical: ``next_scheduled`` sets the flag and lets the next sync (the schedule, with
+``schedule_scale``, or ``POST /sync``) be the historical one; resuming a paused connection then
+starts nothing by itself either. In both modes a paused or ``manual`` connection starts nothing by
+itself, and ``POST /resync`` starts at once.
+"""
 DEFAULT_GROUP_ID = "sim_group"
 DEFAULT_USER_ID = "sim_user"
 _SETUP_WARNING_CODE = "setup_tests_failed"
@@ -148,6 +162,11 @@ def _parse_timestamp(name: str, value: Any) -> float | None:
     raise ValueError(f"{name} must be a datetime, an ISO 8601 string or epoch seconds, got {value!r}.")
 
 
+def check_historical_sync_start(value: Any) -> str:
+    """``value`` if it is one of :data:`HISTORICAL_SYNC_STARTS`, else ValueError."""
+    return _check_choice("historical_sync_start", value, HISTORICAL_SYNC_STARTS)
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
@@ -218,6 +237,7 @@ class _Connection:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     setup_tests: list[dict[str, Any]] = field(default_factory=list)
+    setup_test_runs: int = 0
     running: _Sync | None = None
     sync_requested: bool = False
     next_auto_sync_at: float | None = None
@@ -268,6 +288,8 @@ class SimulatorState:
     :param sync_seconds: simulated seconds an incremental sync takes.
     :param schedule_scale: simulated seconds per minute of ``sync_frequency`` for automatic syncs
         of ``auto`` connections; ``None`` (default) means Fivetran never starts a sync by itself.
+    :param historical_sync_start: when ``is_historical_sync: true`` starts the historical sync; see
+        :data:`HISTORICAL_SYNC_STARTS`.
     """
 
     def __init__(
@@ -277,6 +299,7 @@ class SimulatorState:
         historical_sync_seconds: float = 2.0,
         sync_seconds: float = 1.0,
         schedule_scale: float | None = None,
+        historical_sync_start: str = "immediate",
     ) -> None:
         if historical_sync_seconds < 0 or sync_seconds < 0:
             raise ValueError("Sync durations must be >= 0 seconds.")
@@ -287,6 +310,7 @@ class SimulatorState:
         self.historical_sync_seconds = historical_sync_seconds
         self.sync_seconds = sync_seconds
         self.schedule_scale = schedule_scale
+        self.historical_sync_start = check_historical_sync_start(historical_sync_start)
         self._lock = threading.RLock()
         self._connections: dict[str, _Connection] = {}
 
@@ -404,6 +428,7 @@ class SimulatorState:
             data["broken"] = conn.broken
             data["fail_historical_sync"] = conn.fail_historical_sync
             data["fail_syncs"] = conn.fail_syncs
+            data["setup_test_runs"] = conn.setup_test_runs
             data["last_resync_scope"] = copy.deepcopy(conn.last_resync_scope)
             return data
 
@@ -456,10 +481,7 @@ class SimulatorState:
                 elif name not in _MODELLED_FIELDS:
                     conn.extra[name] = copy.deepcopy(value)
 
-            run_tests = payload.get("run_setup_tests")
-            tests_ran = run_tests is True or (
-                run_tests is None and ("config" in payload or "auth" in payload)
-            )
+            tests_ran = payload.get("run_setup_tests") is not False
             if tests_ran:
                 self._run_setup_tests(conn)
 
@@ -660,11 +682,7 @@ class SimulatorState:
         conn.deferred = _Deferred(historical=historical, scope=scope)
         conn.rescheduled_for = at + conn.reschedule_seconds
         conn.reschedule_seconds = None
-        conn.sync_requested = False
-        conn.next_auto_sync_at = None
-        if historical:
-            conn.is_historical_sync = True
-        conn.sync_state = "paused" if conn.paused else "rescheduled"
+        self._take_request(conn, historical=historical, sync_state="rescheduled")
 
     def _start_sync(
         self, conn: _Connection, at: float, *, historical: bool, scope: dict[str, list[str]] | None = None
@@ -675,11 +693,15 @@ class SimulatorState:
         conn.running = _Sync(historical=historical, started_at=at, ends_at=at + duration, scope=scope)
         conn.deferred = None
         conn.rescheduled_for = None
+        self._take_request(conn, historical=historical, sync_state="syncing")
+
+    def _take_request(self, conn: _Connection, *, historical: bool, sync_state: str) -> None:
+        """The requested (or scheduled) sync is now running or rescheduled: nothing is pending."""
         conn.sync_requested = False
         conn.next_auto_sync_at = None
         if historical:
             conn.is_historical_sync = True
-        conn.sync_state = "paused" if conn.paused else "syncing"
+        conn.sync_state = "paused" if conn.paused else sync_state
 
     def _finish_sync(self, conn: _Connection) -> None:
         run = conn.running
@@ -723,7 +745,11 @@ class SimulatorState:
         elif conn.deferred is not None:
             conn.sync_state = "rescheduled"
             self._advance(conn, now)
-        elif conn.sync_requested or (conn.is_historical_sync and conn.schedule_type == "auto"):
+        elif conn.sync_requested or (
+            conn.is_historical_sync
+            and conn.schedule_type == "auto"
+            and self.historical_sync_start == "immediate"
+        ):
             scope, conn.pending_scope = conn.pending_scope, None
             self._begin_sync(conn, now, historical=conn.is_historical_sync, scope=scope)
         else:
@@ -732,12 +758,13 @@ class SimulatorState:
 
     def _request_historical_sync(self, conn: _Connection, now: float) -> None:
         conn.is_historical_sync = True
-        if conn.paused or conn.schedule_type == "manual":
+        if conn.paused or conn.schedule_type == "manual" or self.historical_sync_start != "immediate":
             return
         # Fivetran cancels a running sync and restarts it as a historical one.
         self._begin_sync(conn, now, historical=True)
 
     def _run_setup_tests(self, conn: _Connection) -> None:
+        conn.setup_test_runs += 1
         conn.warnings = [item for item in conn.warnings if item.get("code") != _SETUP_WARNING_CODE]
         passed = {"status": "PASSED", "message": ""}
         if conn.broken:
