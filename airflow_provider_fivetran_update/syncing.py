@@ -14,6 +14,7 @@ from typing import Any
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
 
 __all__ = [
+    "check_astronomer_arguments",
     "completed_after_epoch",
     "normalize_resync_scope",
     "pick_connection_by_name",
@@ -124,3 +125,37 @@ def pick_connection_by_name(
             "Pass group_id to say which destination's connection to use, or pass connection_id."
         )
     return matches[0]
+
+
+# Arguments of airflow-provider-fivetran-async 2.4.0 and what to pass here instead (see
+# docs/migrating-from-astronomer.md).
+_ASTRONOMER_ARGUMENTS: dict[str, str] = {
+    "connector_id": "connection_id",
+    "connector_name": "connection_name",
+    "destination_name": "group_id (the destination's group id)",
+    "poll_frequency": "poll_interval",
+    "fivetran_retry_limit": "max_retries",
+    "fivetran_retry_delay": "retry_min_wait",
+    "completed_after_time": "completed_after",
+    "xcom": "completed_after",
+    "propagate_failures_forward": "fail_on_sync_failure",
+    "timeout_seconds": "timeout",
+    "schedule_type": "nothing: the connection's schedule is never changed",
+    "reschedule_wait_time": "nothing: a rescheduled sync is waited for until Fivetran resumes it",
+    "reschedule_time": "nothing: a rescheduled sync is waited for until Fivetran resumes it",
+    "always_wait_when_syncing": "nothing: a sync completed after the moment counts",
+    "run_name": "nothing",
+}
+
+
+def check_astronomer_arguments(task: str, task_id: object, kwargs: Mapping[str, Any]) -> None:
+    """Fail with the replacement when a DAG passes an ``airflow-provider-fivetran-async`` argument.
+
+    Airflow's own error would only say the argument is unknown.
+    """
+    for name in kwargs:
+        if name in _ASTRONOMER_ARGUMENTS:
+            raise TypeError(
+                f"{task} (task_id: {task_id}) got {name!r}, an argument of airflow-provider-fivetran-async; "
+                f"here pass {_ASTRONOMER_ARGUMENTS[name]} (see docs/migrating-from-astronomer.md)."
+            )

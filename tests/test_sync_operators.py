@@ -94,6 +94,13 @@ def test_arguments_are_checked_when_the_dag_is_parsed() -> None:
             FivetranSyncCompletedSensor(task_id="when", connection_id="a", completed_after="yesterday")
         with pytest.raises(ValueError, match="poll_interval"):
             FivetranSyncConnectionOperator(task_id="poll", connection_id="a", poll_interval=0)
+        # A DAG written for airflow-provider-fivetran-async is told what to pass instead.
+        with pytest.raises(TypeError, match=r"got 'connector_id'.*here pass connection_id"):
+            FivetranSyncConnectionOperator(task_id="astro", connector_id="a")
+        with pytest.raises(TypeError, match=r"'completed_after_time'.*here pass completed_after"):
+            FivetranSyncCompletedSensor(task_id="astro2", connection_id="a", completed_after_time="x")
+        with pytest.raises(TypeError, match=r"'schedule_type'.*never changed"):
+            FivetranResyncConnectionOperator(task_id="astro3", connection_id="a", schedule_type="manual")
         # Templates are checked once rendered.
         FivetranResyncConnectionOperator(task_id="t1", connection_id="a", scope="{{ params.scope }}")
         FivetranSyncCompletedSensor(

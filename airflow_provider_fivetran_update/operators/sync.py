@@ -23,7 +23,7 @@ from airflow_provider_fivetran_update.states import (
     historical_sync_anchor,
     is_rendered_later,
 )
-from airflow_provider_fivetran_update.syncing import normalize_resync_scope
+from airflow_provider_fivetran_update.syncing import check_astronomer_arguments, normalize_resync_scope
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -88,6 +88,7 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         retry_max_wait: float = 60.0,
         **kwargs: Any,
     ) -> None:
+        check_astronomer_arguments(type(self).__name__, kwargs.get("task_id"), kwargs)
         super().__init__(**kwargs)
         self.set_connection_target(
             self.task_id, connection_id=connection_id, connection_name=connection_name, group_id=group_id

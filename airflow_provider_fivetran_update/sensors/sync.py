@@ -23,7 +23,7 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 )
 from airflow_provider_fivetran_update.operators.sync import sync_outcome, sync_result
 from airflow_provider_fivetran_update.states import is_rendered_later
-from airflow_provider_fivetran_update.syncing import completed_after_epoch
+from airflow_provider_fivetran_update.syncing import check_astronomer_arguments, completed_after_epoch
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -99,6 +99,7 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
         retry_max_wait: float = 60.0,
         **kwargs: Any,
     ) -> None:
+        check_astronomer_arguments(type(self).__name__, kwargs.get("task_id"), kwargs)
         super().__init__(**kwargs)
         self.set_connection_target(
             self.task_id, connection_id=connection_id, connection_name=connection_name, group_id=group_id
