@@ -138,17 +138,64 @@ def test_layout_wraps_only_the_blocks_roots_and_leaves() -> None:
         "window.first",
         "window.second",
         "window.restore",
+        "window.restored",
         "after",
     }
-    pause, restore = tasks["window.pause"], tasks["window.restore"]
-    assert pause.is_setup and restore.is_teardown and restore.on_failure_fail_dagrun
-    assert not tasks["window.record"].is_setup  # clearing the work must not re-record
+    record, pause, restore = tasks["window.record"], tasks["window.pause"], tasks["window.restore"]
+    # record is a setup too, so the restore runs when every pause failed; the teardown itself
+    # does not judge the run (the work does), the empty "restored" leaf fails it for a failed restore.
+    assert record.is_setup and pause.is_setup and restore.is_teardown
+    assert not restore.on_failure_fail_dagrun
     assert tasks["window.first"].upstream_task_ids == {"window.wait_paused"}
     assert tasks["window.second"].upstream_task_ids == {"window.first"}
     assert tasks["window.second"].downstream_task_ids == {"window.restore", "after"}
     assert restore.upstream_task_ids == {"window.record", "window.pause", "window.second"}
+    assert tasks["window.restored"].upstream_task_ids == {"window.restore"}
     # Downstream of the window means after the restore too (a plain group would skip teardowns).
-    assert tasks["after"].upstream_task_ids == {"window.second", "window.restore"}
+    assert tasks["after"].upstream_task_ids == {"window.second", "window.restored"}
+    # The window adds a run failure callback (dagrun_timeout skips teardowns) and keeps the user's.
+    assert dag.on_failure_callback is not None and len(dag.on_failure_callback) == 1
+
+
+def test_the_run_failure_callback_keeps_the_users_own() -> None:
+    def mine(context: Any) -> None: ...
+
+    def build() -> None:
+        @task
+        def work() -> None: ...
+
+        with fivetran_maintenance_window(["a"]):
+            work()
+
+    dag = _dag("callbacks", build, on_failure_callback=mine)
+    assert isinstance(dag.on_failure_callback, list) and dag.on_failure_callback[0] is mine
+    assert len(dag.on_failure_callback) == 2
+
+
+def test_hook_options_reach_every_step_and_are_checked_when_parsed() -> None:
+    def build() -> None:
+        @task
+        def work() -> None: ...
+
+        with fivetran_maintenance_window(
+            ["a"], request_timeout=7, max_retries=1, retry_min_wait=0.5, retry_max_wait=2
+        ):
+            work()
+
+    dag = _dag("hook_options", build)
+    record = dag.task_dict[f"{G}.record"]
+    assert (record.request_timeout, record.max_retries, record.retry_min_wait, record.retry_max_wait) == (
+        7.0,
+        1,
+        0.5,
+        2.0,
+    )
+    for name in ("pause", "wait_paused", "restore"):
+        partial = dag.task_dict[f"{G}.{name}"].partial_kwargs
+        assert (partial["request_timeout"], partial["max_retries"]) == (7.0, 1), name
+        assert (partial["retry_min_wait"], partial["retry_max_wait"]) == (0.5, 2.0), name
+    with pytest.raises(ValueError, match="max_retries must be 0 or more"):
+        _dag("bad_option", lambda: fivetran_maintenance_window(["a"], max_retries=-1).__enter__())
 
 
 # -- real runs ------------------------------------------------------------------------------------

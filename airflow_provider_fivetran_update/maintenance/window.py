@@ -1,79 +1,25 @@
-"""Pause Fivetran connections around a piece of work, then restore them exactly as they were.
-
-:func:`fivetran_maintenance_window` is a context manager. The tasks created inside its block are
-the *work*; the window adds a task group around them:
-
-.. code-block:: text
-
-    fivetran_maintenance
-      record ──> pause[i] (setup) ──> wait_paused[i] ──> <the work> ──> restore[i] (teardown)
-
-* ``record`` reads each connection once (``GET``) and returns, by XCom, ``[{"connection_id",
-  "paused", "sync_state"}, ...]``: no ``config``, no ``auth``, nothing secret.
-* ``pause`` (one mapped task per connection, an Airflow *setup* task) pauses the connections that
-  were running (``PATCH {"paused": true}``); it leaves the paused ones alone and sends nothing.
-* ``wait_paused`` (mapped) waits until Fivetran reports ``sync_state == "paused"``. The pause's own
-  answer usually says so already, so it usually sends nothing.
-* ``restore`` (mapped, an Airflow *teardown* task with ``on_failure_fail_dagrun=True``) runs after
-  the work whatever happened to it (success, failure, skip) and unpauses only the connections that
-  were running before, then waits until they are ``scheduled``, ``syncing`` or ``rescheduled``.
-
-Per connection that is one ``GET`` and, if it was running, two ``PATCH`` requests; waits add a
-``GET`` per poll only when an answer did not already show the state. The DAG run still ends
-``failed`` when the work fails (Airflow judges the run by the work, not by teardowns), and a restore
-that fails fails the run too.
-
-Example::
-
-    from datetime import datetime
-
-    from airflow.sdk import DAG, task
-
-    from airflow_provider_fivetran_update.maintenance import fivetran_maintenance_window
-
-    with DAG("db_upgrade", schedule=None, start_date=datetime(2026, 1, 1)):
-
-        @task
-        def upgrade_database() -> None:
-            ...  # the connections do not sync while this runs
-
-        @task
-        def announce() -> None:
-            ...  # runs once the connections are restored
-
-        with fivetran_maintenance_window(["orders_pg", "billing_pg"], poll_interval=10) as window:
-            upgrade_database()
-        window >> announce()
-
-The ids may also be a Jinja template (``"{{ params.connection_ids }}"``; it may render to a list,
-a JSON list or a comma-separated string) or an upstream task's ``XComArg``; the mapped tasks scale
-to hundreds of connections.
-
-The record is made once, before anything is paused, and travels by XCom, so retrying the pause
-(or clearing the work, which clears its setup ``pause`` and teardown ``restore`` but not
-``record``) never mistakes a connection the window paused for one that was paused before it.
-Do not clear ``record`` itself while connections are still paused by the window: it would record
-them as paused.
-"""
+"""The window's task group and its steps (see :mod:`airflow_provider_fivetran_update.maintenance`)."""
 
 from __future__ import annotations
 
 import ast
 import json
+import logging
 import time
-from collections.abc import Collection, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import BaseOperator, TaskGroup
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, conf
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
-from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.maintenance.ledger import Ledger, load_run_record, run_of
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import DAG, Context
     from airflow.sdk.definitions._internal.abstractoperator import AbstractOperator
 
 __all__ = ["RUNNING_SYNC_STATES", "fivetran_maintenance_window", "parse_connection_ids"]
@@ -84,6 +30,8 @@ RUNNING_SYNC_STATES: tuple[str, ...] = ("scheduled", "syncing", "rescheduled")
 _PAUSED_SYNC_STATES: tuple[str, ...] = ("paused",)
 _MAP_INDEX_TEMPLATE = "{{ task.record.connection_id }}"
 _UI_COLOR = "#0073FF"
+
+log = logging.getLogger(__name__)
 
 
 def parse_connection_ids(value: Any) -> list[str]:
@@ -147,8 +95,8 @@ def _record_of(connection_id: str, connection: Mapping[str, Any]) -> dict[str, A
     }
 
 
-class _WindowStep(BaseOperator):
-    """What the window's tasks share: the hook and a bounded wait (polling or deferred)."""
+class _Step(FivetranHookOptions, BaseOperator):
+    """What every task of the window shares: the hook options and the window's identity."""
 
     ui_color = _UI_COLOR
 
@@ -156,21 +104,44 @@ class _WindowStep(BaseOperator):
         self,
         *,
         fivetran_conn_id: str,
+        window_id: str,
+        request_timeout: float,
+        max_retries: int,
+        retry_min_wait: float,
+        retry_max_wait: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.set_hook_options(
+            self.task_id,
+            fivetran_conn_id=fivetran_conn_id,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+            retry_min_wait=retry_min_wait,
+            retry_max_wait=retry_max_wait,
+        )
+        self.window_id = window_id
+
+    def ledger(self) -> Ledger:
+        """The durable record of the connections this Airflow connection's windows paused."""
+        return Ledger(self.fivetran_conn_id)
+
+
+class _WindowStep(_Step):
+    """A step that may wait for a state: bounded, polling or deferred."""
+
+    def __init__(
+        self,
+        *,
         deferrable: bool,
         poll_interval: float,
         wait_timeout: float,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.fivetran_conn_id = fivetran_conn_id
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
-
-    @cached_property
-    def hook(self) -> FivetranHook:
-        """The Fivetran hook for ``fivetran_conn_id`` (created on first use, never while parsing)."""
-        return FivetranHook(self.fivetran_conn_id)
 
     def _wait_for(self, known: dict[str, Any], expected: Sequence[str]) -> dict[str, Any]:
         """Return once the connection's ``sync_state`` is one of ``expected``; fail at the timeout.
@@ -192,11 +163,11 @@ class _WindowStep(BaseOperator):
                 trigger=FivetranConnectionStateTrigger(
                     connection_id=connection_id,
                     end_time=deadline,
-                    fivetran_conn_id=self.fivetran_conn_id,
                     expected_setup_state=None,
                     expected_sync_state=list(expected),
                     fail_on_broken=False,
                     poll_interval=self.poll_interval,
+                    **self.hook_options(),
                 ),
                 method_name="execute_complete",
             )
@@ -239,26 +210,54 @@ class _WindowStep(BaseOperator):
         raise FivetranError(message)
 
 
-class _RecordStep(BaseOperator):
-    """Read each connection once and return ``[{"connection_id", "paused", "sync_state"}, ...]``."""
+class _RecordStep(_Step):
+    """Read each connection once and return ``[{"connection_id", "paused", "sync_state"}, ...]``.
+
+    A connection that the durable record shows paused by a window counts as running: this run
+    paused it (``record`` cleared or retried), or an earlier run did and never resumed it.
+    """
 
     template_fields: Sequence[str] = ("connection_ids", "fivetran_conn_id")
     custom_operator_name = "FivetranMaintenanceRecord"
-    ui_color = _UI_COLOR
 
-    def __init__(self, *, connection_ids: Any, fivetran_conn_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, connection_ids: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.connection_ids = connection_ids
-        self.fivetran_conn_id = fivetran_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        """GET every connection; nothing is changed here."""
+        """GET every connection and read its durable entry; nothing is changed here."""
         ids = parse_connection_ids(self.connection_ids)
-        hook = FivetranHook(self.fivetran_conn_id)
+        dag_id, run_id = run_of(context)
+        ledger = self.ledger()
         records = []
         try:
             for connection_id in ids:
-                record = _record_of(connection_id, hook.get_connection_details(connection_id))
+                record = _record_of(connection_id, self.hook.get_connection_details(connection_id))
+                entry = ledger.get(connection_id)
+                if entry is not None and entry.owned_by(dag_id, run_id):
+                    self.log.info(
+                        "Fivetran connection %r was paused by this run's window already (record "
+                        "cleared or retried): it counts as running and will be resumed.",
+                        connection_id,
+                    )
+                    record["paused"] = False
+                elif entry is not None and ledger.run_is_active(entry):
+                    self.log.warning(
+                        "Fivetran connection %r is also in the maintenance window of %s, which is "
+                        "still running. This window takes it over and resumes it at its end.",
+                        connection_id,
+                        entry.describe(),
+                    )
+                    record["paused"] = False
+                elif entry is not None:
+                    self.log.error(
+                        "STRANDED Fivetran connection %r: paused by the maintenance window of %s, "
+                        "whose run ended without resuming it. This window counts it as running and "
+                        "resumes it at its end.",
+                        connection_id,
+                        entry.describe(),
+                    )
+                    record["paused"] = False
                 self.log.info(
                     "Fivetran connection %r: paused=%s, sync_state=%r.",
                     connection_id,
@@ -267,7 +266,7 @@ class _RecordStep(BaseOperator):
                 )
                 records.append(record)
         finally:
-            hook.close()
+            self.hook.close()
         running = sum(1 for record in records if not record["paused"])
         self.log.info(
             "Recorded %d Fivetran connection(s): %d running (will be paused and restored), "
@@ -289,11 +288,15 @@ class _PauseStep(_WindowStep):
         self.record = record
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """PATCH ``paused: true`` unless the record says it was paused; return the answer's record."""
+        """Write the durable entry, then PATCH ``paused: true``; return the answer's record."""
         connection_id = str(self.record["connection_id"])
         if self.record["paused"]:
             self.log.info("Fivetran connection %r was already paused; left alone.", connection_id)
             return dict(self.record)
+        dag_id, run_id = run_of(context)
+        # Written first: whatever happens to the PATCH or to this worker, the restore, the run's
+        # failure callback, a later run and the recovery command all know it may be paused.
+        self.ledger().claim(connection_id, dag_id=dag_id, run_id=run_id, group_id=self.window_id)
         answer = _record_of(connection_id, self.hook.update_connection(connection_id, paused=True))
         self.log.info("Paused Fivetran connection %r (sync_state=%r).", connection_id, answer["sync_state"])
         return answer
@@ -314,7 +317,11 @@ class _WaitPausedStep(_WindowStep):
 
 
 class _RestoreStep(_WindowStep):
-    """Unpause one connection that was running before the window and wait until it runs again."""
+    """Resume one connection that was running before the window and wait until it runs again.
+
+    Runs whatever happened to the pause: the PATCH ``paused: false`` is sent for every connection
+    that was running, so one that was never paused costs that one request and nothing changes.
+    """
 
     custom_operator_name = "FivetranMaintenanceRestore"
 
@@ -330,38 +337,143 @@ class _RestoreStep(_WindowStep):
                 "Fivetran connection %r was paused before the window; it stays paused.", connection_id
             )
             return dict(self.record)
+        dag_id, run_id = run_of(context)
+        ledger = self.ledger()
+        entry = ledger.get(connection_id)
+        if entry is not None and not entry.owned_by(dag_id, run_id) and ledger.run_is_active(entry):
+            self.log.warning(
+                "Fivetran connection %r was taken over by the maintenance window of %s, which is "
+                "still running; that window resumes it.",
+                connection_id,
+                entry.describe(),
+            )
+            return dict(self.record)
         answer = _record_of(connection_id, self.hook.update_connection(connection_id, paused=False))
         self.log.info("Unpaused Fivetran connection %r.", connection_id)
-        return self._wait_for(answer, RUNNING_SYNC_STATES)
+        return self._confirmed(context, self._wait_for(answer, RUNNING_SYNC_STATES))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger; the entry goes once the connection is running."""
+        return self._confirmed(context, super().execute_complete(context, event))
+
+    def _confirmed(self, context: Context, running: dict[str, Any]) -> dict[str, Any]:
+        """The connection runs again: delete its entry, unless another window took it over since."""
+        connection_id = str(running["connection_id"])
+        dag_id, run_id = run_of(context)
+        ledger = self.ledger()
+        entry = ledger.get(connection_id)
+        if entry is not None and (entry.owned_by(dag_id, run_id) or not ledger.run_is_active(entry)):
+            ledger.release(connection_id)
+        return running
+
+
+def _resume_after_failed_run(
+    *, record_task_id: str, window_id: str, hook_kwargs: Mapping[str, Any]
+) -> Callable[[Context], None]:
+    """The DAG-run failure callback the window adds to its DAG.
+
+    Airflow calls it (in the DAG processor) when the run fails, also when the scheduler fails it
+    for ``dagrun_timeout`` and skips every unfinished task, ``restore`` included. It resumes the
+    connections this run still holds in the durable record: after a normal failure the restore
+    already did and released them, so it sends nothing.
+    """
+
+    def resume_paused_connections(context: Context) -> None:
+        from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+
+        dag_id, run_id = run_of(context)
+        records = load_run_record(dag_id, run_id, record_task_id) or []
+        ledger = Ledger(hook_kwargs["fivetran_conn_id"])
+        held = [
+            str(record["connection_id"])
+            for record in records
+            if not record.get("paused")
+            and (entry := ledger.get(str(record["connection_id"]))) is not None
+            and entry.owned_by(dag_id, run_id)
+        ]
+        if not held:
+            return
+        hook = FivetranHook(
+            hook_kwargs["fivetran_conn_id"],
+            timeout=hook_kwargs["request_timeout"],
+            max_retries=hook_kwargs["max_retries"],
+            retry_min_wait=hook_kwargs["retry_min_wait"],
+            retry_max_wait=hook_kwargs["retry_max_wait"],
+        )
+        try:
+            for connection_id in held:
+                try:
+                    answer = _record_of(connection_id, hook.update_connection(connection_id, paused=False))
+                except FivetranError as error:
+                    log.error(
+                        "Maintenance window %r of failed run %r could not resume Fivetran connection "
+                        "%r: %s. The next run of the window resumes it, or run: python -m "
+                        "airflow_provider_fivetran_update.maintenance --resume-stranded --apply",
+                        window_id,
+                        run_id,
+                        connection_id,
+                        error,
+                    )
+                    continue
+                # Kept until confirmed running: a later run or the recovery command finishes it.
+                if answer["sync_state"] in RUNNING_SYNC_STATES:
+                    ledger.release(connection_id)
+                log.warning(
+                    "Maintenance window %r of failed run %r (%s): resumed Fivetran connection %r "
+                    "(sync_state=%r).",
+                    window_id,
+                    run_id,
+                    context.get("reason"),
+                    connection_id,
+                    answer["sync_state"],
+                )
+        finally:
+            hook.close()
+
+    return resume_paused_connections
+
+
+class _RestoredStep(EmptyOperator):
+    """Succeeds when every restore succeeded; otherwise ``upstream_failed``, which fails the run."""
+
+    custom_operator_name = "FivetranMaintenanceRestored"
+    ui_color = _UI_COLOR
 
 
 class _WindowGroup(TaskGroup):
-    """A task group whose leaves include the restore teardown.
+    """A task group whose leaves include the end of the restore.
 
     A plain group with a teardown hands ``group >> downstream`` the work's last tasks, so the
     downstream task would run while the connections are still being restored. What follows a
     maintenance window (a sync, a check) wants them running again, so it waits for the restore too.
     """
 
-    restore: AbstractOperator | None = None
+    restored: AbstractOperator | None = None
+    work_leaves: Sequence[AbstractOperator] = ()
 
     def get_leaves(self) -> Generator[BaseOperator, None, None]:
-        """The work's leaves (as for any group) and the restore task."""
-        leaves = list(super().get_leaves())
-        yield from leaves
-        if self.restore is not None and all(leaf is not self.restore for leaf in leaves):
-            yield self.restore  # type: ignore[misc]  # a MappedOperator joins >> like a BaseOperator
+        """The work's last tasks and ``restored``, which follows every restore."""
+        if self.restored is None:
+            yield from super().get_leaves()
+            return
+        # A MappedOperator joins >> like a BaseOperator.
+        yield from self.work_leaves  # type: ignore[misc]
+        yield self.restored  # type: ignore[misc]
 
 
 @contextmanager
 def fivetran_maintenance_window(
     connection_ids: Any,
     *,
-    fivetran_conn_id: str = FivetranHook.default_conn_name,
+    fivetran_conn_id: str = DEFAULT_CONN_ID,
     group_id: str = "fivetran_maintenance",
     deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
     poll_interval: float = 30.0,
     timeout: float = 3600.0,
+    request_timeout: float = 30.0,
+    max_retries: int = 5,
+    retry_min_wait: float = 1.0,
+    retry_max_wait: float = 60.0,
 ) -> Iterator[TaskGroup]:
     """Pause Fivetran connections while the tasks created in the ``with`` block run; restore after.
 
@@ -369,7 +481,7 @@ def fivetran_maintenance_window(
     tasks and the block's tasks, so ``upstream >> window >> downstream`` works like with any group,
     with one difference: ``downstream`` waits for the ``restore`` teardown too (a plain group hands
     on only the work's last tasks), so it runs once the connections are running again. See the
-    module documentation for the tasks, their requests and their XComs.
+    package documentation for the tasks, their requests, the durable record and recovery.
 
     :param connection_ids: the Fivetran connection ids: a list, a Jinja template rendering to a
         list, a JSON list or a comma-separated string, or an ``XComArg`` of such a value. A literal
@@ -382,6 +494,10 @@ def fivetran_maintenance_window(
     :param poll_interval: seconds between two reads of a connection while waiting.
     :param timeout: the longest wait, in seconds, for one connection to report ``paused`` (before
         the work) or running again (after it); past it, the waiting task fails.
+    :param request_timeout: seconds to wait for Fivetran's answer to one request.
+    :param max_retries: how often one request is retried after a 429, a 5xx or no answer.
+    :param retry_min_wait: seconds before the first of those retries (a ``Retry-After`` wins).
+    :param retry_max_wait: the longest wait between two of those retries, in seconds.
     """
     if not _is_rendered_later(connection_ids):
         parse_connection_ids(connection_ids)
@@ -389,30 +505,40 @@ def fivetran_maintenance_window(
         raise ValueError(
             f"poll_interval and timeout must be positive seconds, got {poll_interval} and {timeout}."
         )
-    step_kwargs: dict[str, Any] = {
+    group = _WindowGroup(
+        group_id, tooltip="Pause Fivetran connections, run the work, restore their paused state"
+    )
+    hook_kwargs: dict[str, Any] = {
         "fivetran_conn_id": fivetran_conn_id,
+        "request_timeout": float(request_timeout),
+        "max_retries": int(max_retries),
+        "retry_min_wait": float(retry_min_wait),
+        "retry_max_wait": float(retry_max_wait),
+    }
+    # Checked once here, so a bad option fails the DAG file, not the first task.
+    window_id = str(group.group_id)
+    FivetranHookOptions().set_hook_options(window_id, **hook_kwargs)
+    common: dict[str, Any] = {"window_id": window_id, **hook_kwargs}
+    step_kwargs: dict[str, Any] = {
+        **common,
         "deferrable": deferrable,
         "poll_interval": float(poll_interval),
         "wait_timeout": float(timeout),
         "map_index_template": _MAP_INDEX_TEMPLATE,
     }
-    group = _WindowGroup(
-        group_id, tooltip="Pause Fivetran connections, run the work, restore their paused state"
-    )
     with group:
-        record = _RecordStep(
-            task_id="record", connection_ids=connection_ids, fivetran_conn_id=fivetran_conn_id
-        )
+        record = _RecordStep(task_id="record", connection_ids=connection_ids, **common)
         pause = _PauseStep.partial(task_id="pause", **step_kwargs).expand(record=record.output)
         wait_paused = _WaitPausedStep.partial(task_id="wait_paused", **step_kwargs).expand(
             record=pause.output
         )
         window_ids = {record.task_id, pause.task_id, wait_paused.task_id}
+        window_tail = {f"{group.group_id}.restore", f"{group.group_id}.restored"}
 
         yield group
 
         restore = _RestoreStep.partial(task_id="restore", **step_kwargs).expand(record=record.output)
-        work = [task for task in group.iter_tasks() if task.task_id not in window_ids | {restore.task_id}]
+        work = [task for task in group.iter_tasks() if task.task_id not in window_ids | window_tail]
         work_ids = {task.task_id for task in work}
         for task in work:
             # Wire only the block's own roots and leaves, so the work's internal order is untouched.
@@ -422,6 +548,36 @@ def fivetran_maintenance_window(
                 task >> restore
         if not work:
             wait_paused >> restore
+        group.work_leaves = [task for task in work if not task.downstream_task_ids & work_ids] or [wait_paused]
+        # ``record`` is a setup too: a teardown runs when at least one of its setups succeeded,
+        # so the restore runs even when every pause failed (perhaps after its PATCH took effect).
         # Typed for BaseOperator only, but Airflow supports mapped setups (each TI counts).
-        restore.as_teardown(setups=pause, on_failure_fail_dagrun=True)  # type: ignore[arg-type]
-        group.restore = restore
+        restore.as_teardown(setups=[record, pause])  # type: ignore[list-item]
+        # A teardown's failure does not count for the run, and on_failure_fail_dagrun would make
+        # the restore the run's only leaf (a failed work would end "success"; for a mapped
+        # teardown it is also lost once the DAG is serialized). This empty leaf ends
+        # upstream_failed when a restore failed, which fails the run; the scheduler marks it done
+        # without a worker.
+        restored = _RestoredStep(task_id="restored")
+        restore >> restored
+        group.restored = restored
+    dag = group.dag
+    if dag is not None:
+        _add_failure_callback(
+            dag,
+            _resume_after_failed_run(
+                record_task_id=record.task_id, window_id=window_id, hook_kwargs=hook_kwargs
+            ),
+        )
+
+
+def _add_failure_callback(dag: DAG, callback: Callable[[Context], None]) -> None:
+    """Append ``callback`` to the DAG's run failure callbacks, keeping the user's own."""
+    existing = dag.on_failure_callback
+    if existing is None:
+        callbacks: list[Any] = []
+    elif isinstance(existing, list):
+        callbacks = list(existing)
+    else:
+        callbacks = [existing]
+    dag.on_failure_callback = [*callbacks, callback]
