@@ -548,7 +548,8 @@ def fivetran_maintenance_window(
                 task >> restore
         if not work:
             wait_paused >> restore
-        group.work_leaves = [task for task in work if not task.downstream_task_ids & work_ids] or [wait_paused]
+        leaves = [task for task in work if not task.downstream_task_ids & work_ids]
+        group.work_leaves = leaves or [wait_paused]
         # ``record`` is a setup too: a teardown runs when at least one of its setups succeeded,
         # so the restore runs even when every pause failed (perhaps after its PATCH took effect).
         # Typed for BaseOperator only, but Airflow supports mapped setups (each TI counts).
