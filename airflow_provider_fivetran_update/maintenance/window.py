@@ -582,3 +582,5 @@ def _add_failure_callback(dag: DAG, callback: Callable[[Context], None]) -> None
     else:
         callbacks = [existing]
     dag.on_failure_callback = [*callbacks, callback]
+    # Worked out once when the DAG is made; the serialized DAG tells the scheduler from this flag.
+    dag.has_on_failure_callback = True
