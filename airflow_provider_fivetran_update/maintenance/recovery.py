@@ -37,8 +37,13 @@ class StrandedConnection:
 
     @property
     def stranded(self) -> bool:
-        """Held by a window whose run is over: nobody else is going to resume it."""
-        return not self.window_running
+        """Paused, and held by a window whose run is over: nobody else is going to resume it."""
+        return not self.window_running and self.paused is not False
+
+    @property
+    def leftover(self) -> bool:
+        """Running again, but its entry outlived its run (a failed run's callback resumed it)."""
+        return not self.window_running and self.paused is False
 
     def as_dict(self) -> dict[str, Any]:
         """What the operator returns by XCom (ids, states and times; no secret)."""
@@ -51,6 +56,7 @@ class StrandedConnection:
             "window": self.entry.group_id,
             "paused_at": self.entry.paused_at,
             "stranded": self.stranded,
+            "window_running": self.window_running,
         }
 
 
@@ -59,13 +65,13 @@ def find_stranded(
 ) -> list[StrandedConnection]:
     """Every connection the durable record holds, among ``connection_ids`` or the account's.
 
-    Without ids, the account's connections are listed (one request per page) and only the paused
-    ones are looked up in the record; with ids, each is read once (``GET``).
+    Without ids, the account's connections are listed (one request per page); with ids, each is
+    read once (``GET``). Each is then looked up in the record.
     """
     if connection_ids:
         candidates = [(cid, hook.get_connection_details(cid)) for cid in connection_ids]
     else:
-        candidates = [(str(c.get("id")), c) for c in hook.list_connections() if c.get("paused")]
+        candidates = [(str(c.get("id")), c) for c in hook.list_connections()]
     found = []
     for connection_id, details in candidates:
         entry = ledger.get(connection_id)
@@ -85,16 +91,16 @@ def find_stranded(
 def resume_stranded(hook: FivetranHook, ledger: Ledger, found: Sequence[StrandedConnection]) -> list[str]:
     """Resume the stranded ones (``PATCH paused: false``); return the lines saying what was done.
 
-    A held connection that already runs again (resumed by hand) only loses its entry: no request.
-    One held by a window that is still running is left to that window.
+    A held connection that already runs again (resumed by hand, or by a failed run's callback)
+    only loses its entry: no request. One held by a window that is still running is left to it.
     """
     lines = []
     for item in found:
         connection_id = item.entry.connection_id
-        if not item.stranded:
+        if item.window_running:
             lines.append(f"{connection_id}: left alone, its window runs ({item.entry.describe()})")
             continue
-        if item.paused is False:
+        if item.leftover:
             ledger.release(connection_id)
             lines.append(f"{connection_id}: already running (sync_state={item.sync_state}); entry removed")
             continue
@@ -115,8 +121,10 @@ def describe(found: Sequence[StrandedConnection]) -> list[str]:
     """One line per held connection, for logs and the command's output."""
     if not found:
         return ["No connection is held by a maintenance window."]
+    labels = {True: "STRANDED", False: "in a running window"}
     return [
-        f"{item.entry.connection_id}: {'STRANDED' if item.stranded else 'in a running window'}, "
+        f"{item.entry.connection_id}: "
+        f"{'running again, entry left over' if item.leftover else labels[item.stranded]}, "
         f"paused={item.paused}, sync_state={item.sync_state}, by {item.entry.describe()}"
         for item in found
     ]

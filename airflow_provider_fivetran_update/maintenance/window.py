@@ -249,7 +249,7 @@ class _RecordStep(_Step):
                         entry.describe(),
                     )
                     record["paused"] = False
-                elif entry is not None:
+                elif entry is not None and record["paused"]:
                     self.log.error(
                         "STRANDED Fivetran connection %r: paused by the maintenance window of %s, "
                         "whose run ended without resuming it. This window counts it as running and "
@@ -258,6 +258,13 @@ class _RecordStep(_Step):
                         entry.describe(),
                     )
                     record["paused"] = False
+                elif entry is not None:
+                    self.log.info(
+                        "Fivetran connection %r runs; the entry left by the window of %s is "
+                        "cleared when this window restores it.",
+                        connection_id,
+                        entry.describe(),
+                    )
                 self.log.info(
                     "Fivetran connection %r: paused=%s, sync_state=%r.",
                     connection_id,
@@ -415,9 +422,9 @@ def _resume_after_failed_run(
                         error,
                     )
                     continue
-                # Kept until confirmed running: a later run or the recovery command finishes it.
-                if answer["sync_state"] in RUNNING_SYNC_STATES:
-                    ledger.release(connection_id)
+                # The entry stays: a pause of this run may still be in flight (a timed-out run's
+                # tasks die at their next heartbeat). The next window run covering the connection,
+                # or the recovery command, confirms it running and clears the entry.
                 log.warning(
                     "Maintenance window %r of failed run %r (%s): resumed Fivetran connection %r "
                     "(sync_state=%r).",
