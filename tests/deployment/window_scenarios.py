@@ -72,7 +72,8 @@ def paused_flags(sim: Simulator, connection_id: str) -> list[Any]:
 def ti_state(dep: Deployment, w: RunWatch, task_id: str, map_index: int = -1) -> dict[str, Any]:
     assert dep.api is not None
     suffix = f"/{map_index}" if map_index >= 0 else ""
-    return dict(dep.api.get(f"/dags/{w.dag_id}/dagRuns/{w.run_id}/taskInstances/{task_id}{suffix}") or {})
+    path = f"/dags/{w.dag_id}/dagRuns/{w.run_id}/taskInstances/{task_id}{suffix}"
+    return dict(dep.api.call("GET", path, ok=(200, 404)) or {})  # 404: not created yet
 
 
 def wait(dep: Deployment, what: str, predicate: Any, timeout: float) -> float:
