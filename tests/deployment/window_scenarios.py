@@ -25,12 +25,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import scenarios  # scenarios imports this module too: names are looked up when called
 from harness import DeploymentError, http_json, log
-from scenarios import RunWatch, Simulator, calls_for, trigger, unpause, wait_runs
 
 if TYPE_CHECKING:
     from run_deployment import Deployment
-    from scenarios import Results
+    from scenarios import Results, RunWatch, Simulator
 
 TIMEOUT_DAG = "deploy_window_timeout"
 MARKED_DAG = "deploy_window_marked_failed"
@@ -64,7 +64,7 @@ def paused_flags(sim: Simulator, connection_id: str) -> list[Any]:
     """The ``paused`` value of each PATCH body (other fields may join it; they do not matter)."""
     return [
         (r["json"] or {}).get("paused")
-        for r in calls_for(sim.requests(), connection_id)
+        for r in scenarios.calls_for(sim.requests(), connection_id)
         if r["method"] == "PATCH"
     ]
 
@@ -126,18 +126,18 @@ class Concurrent:
 
 def start_concurrent(dep: Deployment, sim: Simulator) -> Concurrent:
     for dag_id in DAG_IDS:
-        unpause(dep, dag_id)
+        scenarios.unpause(dep, dag_id)
     return Concurrent(
         dep,
         sim,
-        timeout=trigger(dep, TIMEOUT_DAG, "window dagrun_timeout", {}),
-        marked=trigger(dep, MARKED_DAG, "window marked failed", {}),
-        refused=trigger(dep, REFUSED_DAG, "window restore refused", {}),
+        timeout=scenarios.trigger(dep, TIMEOUT_DAG, "window dagrun_timeout", {}),
+        marked=scenarios.trigger(dep, MARKED_DAG, "window marked failed", {}),
+        refused=scenarios.trigger(dep, REFUSED_DAG, "window restore refused", {}),
     )
 
 
 def check_concurrent(res: Results, dep: Deployment, c: Concurrent) -> None:
-    wait_runs(dep, [c.timeout, c.marked, c.refused], each=c)
+    scenarios.wait_runs(dep, [c.timeout, c.marked, c.refused], each=c)
     if c.timeout_running_at is None:
         wait(dep, "the timed-out run's connections to run again", lambda: c() or c.timeout_running_at, 120)
     check_timeout(res, dep, c)
@@ -276,7 +276,7 @@ def run_worker_kill(res: Results, dep: Deployment, sim: Simulator) -> None:
     )
     if status != 200:
         raise DeploymentError(f"arming the simulator fault answered {status}: {body!r}")
-    w = trigger(dep, KILLED_DAG, "window worker killed", {})
+    w = scenarios.trigger(dep, KILLED_DAG, "window worker killed", {})
     wait(dep, "the pause PATCH to take effect", lambda: sim.connection(KILLED_ID).get("paused") is True, 120)
     pause = ti_state(dep, w, "fivetran_maintenance.pause", 0)
     worker = pause.get("hostname")
@@ -285,7 +285,7 @@ def run_worker_kill(res: Results, dep: Deployment, sim: Simulator) -> None:
     started = time.monotonic()
     dep.restart(worker, sig=signal.SIGKILL)
     dep.restart("scheduler", sig=signal.SIGKILL)
-    wait_runs(dep, [w])
+    scenarios.wait_runs(dep, [w])
     took = time.monotonic() - started
     log(f"window: worker killed after the pause PATCH; run over and connection resumed {took:.1f}s later")
     res.check(f"{w.label}: run failed (its pause task died)", w.state == "failed", f"state {w.state}")
