@@ -66,10 +66,10 @@ with (
 ):
     refuse_the_next_resumes()
 
-# The simulator holds back the pause's answer; the worker is killed long before it (or the
-# request timeout) comes.
+# The simulator holds back the pause's answer; the scheduler is restarted and the worker killed
+# long before it (or the request timeout) comes.
 with (
     DAG(dag_id="deploy_window_worker_killed", schedule=None, catchup=False, tags=TAGS),
-    fivetran_maintenance_window(["deploy_window_killed"], poll_interval=1, timeout=120),
+    fivetran_maintenance_window(["deploy_window_killed"], poll_interval=1, timeout=120, request_timeout=150),
 ):
     quick_work()
