@@ -15,12 +15,14 @@ from airflow.sdk import BaseOperator, TaskGroup
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, conf
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
-from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions, HookOptions
 from airflow_provider_fivetran_update.maintenance.ledger import Ledger, load_run_record, run_of
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG, Context
     from airflow.sdk.definitions._internal.abstractoperator import AbstractOperator
+
+    from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = ["RUNNING_SYNC_STATES", "fivetran_maintenance_window", "parse_connection_ids"]
 
@@ -128,17 +130,19 @@ class _Step(FivetranHookOptions, BaseOperator):
 
 
 class _WindowStep(_Step):
-    """A step that may wait for a state: bounded, polling or deferred."""
+    """A step for one connection (mapped over the records) that may wait for a state."""
 
     def __init__(
         self,
         *,
+        record: dict[str, Any],
         deferrable: bool,
         poll_interval: float,
         wait_timeout: float,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.record = record
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
@@ -147,67 +151,66 @@ class _WindowStep(_Step):
         """Return once the connection's ``sync_state`` is one of ``expected``; fail at the timeout.
 
         ``known`` is the last answer's record: when it already shows an expected state, nothing
-        is sent. In deferrable mode the task defers to the state trigger instead of polling.
+        is sent. In deferrable mode the task defers to the state trigger once it has to wait.
         """
-        connection_id = str(known["connection_id"])
-        if known.get("sync_state") in expected:
-            self.log.info("Fivetran connection %r is %s.", connection_id, known["sync_state"])
-            return known
-        deadline = time.time() + self.wait_timeout
-        if self.deferrable:
-            from airflow_provider_fivetran_update.triggers.fivetran import (
-                FivetranConnectionStateTrigger,
-            )
+        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, run_wait, settle
 
-            self.defer(
-                trigger=FivetranConnectionStateTrigger(
-                    connection_id=connection_id,
-                    end_time=deadline,
-                    expected_setup_state=None,
-                    expected_sync_state=list(expected),
-                    fail_on_broken=False,
-                    poll_interval=self.poll_interval,
-                    **self.hook_options(),
-                ),
-                method_name="execute_complete",
-            )
-        while True:
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                raise AirflowFailException(
-                    f"Fivetran connection {connection_id!r} still reports sync_state="
-                    f"{known.get('sync_state')!r} after {self.wait_timeout:g} s (expected "
-                    f"{' or '.join(map(repr, expected))}). Check it in the Fivetran dashboard, then "
-                    "clear this task, or give the window a longer timeout."
-                )
-            self.log.info(
-                "Fivetran connection %r reports sync_state=%r; next check in %.1f s.",
-                connection_id,
-                known.get("sync_state"),
-                min(self.poll_interval, remaining),
-            )
-            time.sleep(min(self.poll_interval, remaining))
-            known = _record_of(connection_id, self.hook.get_connection_details(connection_id))
-            if known["sync_state"] in expected:
-                self.log.info("Fivetran connection %r is %s.", connection_id, known["sync_state"])
-                return known
+        connection_id = str(known["connection_id"])
+        wait = Wait(
+            connection_id,
+            _sync_state_condition(expected),
+            deadline=time.time() + self.wait_timeout,
+            poll_interval=self.poll_interval,
+            patient=self.deferrable,
+            log=self.log,
+        )
+        result = run_wait(
+            lambda: self.hook.get_connection_details(connection_id, deadline=wait.deadline),
+            wait,
+            known=_as_connection(known),
+            defer=(lambda w: defer_wait(self, w, self.hook_options_value())) if self.deferrable else None,
+        )
+        settle(result, connection_id=connection_id, timeout_error=self._timeout_error)
+        return _record_of(connection_id, result.connection or _as_connection(known))
+
+    def _timeout_error(self, message: str) -> AirflowFailException:
+        """A wait that timed out: final (no retry), saying what was seen last and what to do."""
+        return AirflowFailException(
+            f"{message} The window waited {self.wait_timeout:g} s. Check the connection in the Fivetran "
+            "dashboard, then clear this task, or give the window a longer timeout."
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: return the record on success, raise on anything else."""
-        if not event or "status" not in event:
-            raise FivetranError("The Fivetran state trigger ended without an event.")
-        message = str(event.get("message", ""))
-        if event["status"] == "success":
-            self.log.info("%s", message)
-            state = event.get("state") or {}
-            return {
-                "connection_id": event.get("connection_id"),
-                "paused": state.get("paused"),
-                "sync_state": state.get("sync_state"),
-            }
-        if event["status"] in ("timeout", "failed"):
-            raise AirflowFailException(message)
-        raise FivetranError(message)
+        from airflow_provider_fivetran_update.waiting import settle
+
+        connection_id = str(self.record["connection_id"])
+        result = settle(event, connection_id=connection_id, timeout_error=self._timeout_error)
+        self.log.info("%s", result.message)
+        state = result.state or {}
+        return {
+            "connection_id": connection_id,
+            "paused": state.get("paused"),
+            "sync_state": state.get("sync_state"),
+        }
+
+
+def _sync_state_condition(expected: Sequence[str]) -> WaitCondition:
+    """Wait for one of the ``sync_state`` values, whatever the setup state (broken included)."""
+    from airflow_provider_fivetran_update.waiting import WaitCondition
+
+    return WaitCondition.state(
+        expected_setup_state=None, expected_sync_state=list(expected), fail_on_broken=False
+    )
+
+
+def _as_connection(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record as the part of a connection answer that a sync-state wait reads."""
+    return {
+        "id": record["connection_id"],
+        "paused": record.get("paused"),
+        "status": {"sync_state": record.get("sync_state")},
+    }
 
 
 class _RecordStep(_Step):
@@ -290,10 +293,6 @@ class _PauseStep(_WindowStep):
 
     custom_operator_name = "FivetranMaintenancePause"
 
-    def __init__(self, *, record: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.record = record
-
     def execute(self, context: Context) -> dict[str, Any]:
         """Write the durable entry, then PATCH ``paused: true``; return the answer's record."""
         connection_id = str(self.record["connection_id"])
@@ -314,10 +313,6 @@ class _WaitPausedStep(_WindowStep):
 
     custom_operator_name = "FivetranMaintenanceWaitPaused"
 
-    def __init__(self, *, record: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.record = record
-
     def execute(self, context: Context) -> dict[str, Any]:
         """Wait for ``paused`` (see :meth:`_WindowStep._wait_for`)."""
         return self._wait_for(dict(self.record), _PAUSED_SYNC_STATES)
@@ -331,10 +326,6 @@ class _RestoreStep(_WindowStep):
     """
 
     custom_operator_name = "FivetranMaintenanceRestore"
-
-    def __init__(self, *, record: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.record = record
 
     def execute(self, context: Context) -> dict[str, Any]:
         """PATCH ``paused: false`` unless the record says it was paused, then wait until running."""
@@ -386,8 +377,6 @@ def _resume_after_failed_run(
     """
 
     def resume_paused_connections(context: Context) -> None:
-        from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
-
         dag_id, run_id = run_of(context)
         records = load_run_record(dag_id, run_id, record_task_id) or []
         ledger = Ledger(hook_kwargs["fivetran_conn_id"])
@@ -400,13 +389,7 @@ def _resume_after_failed_run(
         ]
         if not held:
             return
-        hook = FivetranHook(
-            hook_kwargs["fivetran_conn_id"],
-            timeout=hook_kwargs["request_timeout"],
-            max_retries=hook_kwargs["max_retries"],
-            retry_min_wait=hook_kwargs["retry_min_wait"],
-            retry_max_wait=hook_kwargs["retry_max_wait"],
-        )
+        hook = HookOptions.from_json(hook_kwargs).make_hook()
         try:
             for connection_id in held:
                 try:
