@@ -63,6 +63,11 @@ def _patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
     ]
 
 
+def _paused_flags(patches: list[Any]) -> list[Any]:
+    """The ``paused`` value of each PATCH body (other fields may join the body; they do not matter)."""
+    return [body.get("paused") for body in patches]
+
+
 def _dag(name: str, build: Callable[[], None], **dag_kwargs: Any) -> DAG:
     with DAG(
         unique_dag_id(f"fivetran_window_{name}"),
@@ -228,7 +233,7 @@ def test_failed_work_restores_and_fails_the_run_already_paused_untouched(sim: Fi
     assert running["paused"] is False and running["status"]["sync_state"] == "scheduled"
     assert paused["paused"] is True
     # The minimum: one GET each, and PATCHes only for the connection that was running.
-    assert _patches(sim, "pg_running") == [{"paused": True}, {"paused": False}]
+    assert _paused_flags(_patches(sim, "pg_running")) == [True, False]
     assert _count(sim, "GET", "pg_running") == _count(sim, "GET", "pg_paused") == 1
     assert _count(sim, "PATCH", "pg_paused") == 0
     assert xcom(dag_run, f"{G}.record") == [
@@ -254,7 +259,7 @@ def test_skipped_work_still_restores(sim: FivetranSimulator) -> None:
 
     assert dag_run.state == "success"
     assert task_states(dag_run)[(f"{G}.work", -1)] == "skipped"
-    assert _patches(sim, "pg_a") == [{"paused": True}, {"paused": False}]
+    assert _paused_flags(_patches(sim, "pg_a")) == [True, False]
     assert sim.connection("pg_a")["paused"] is False
 
 
@@ -348,7 +353,7 @@ def test_a_retried_pause_keeps_the_recorded_state(sim: FivetranSimulator) -> Non
     assert xcom(dag_run, f"{G}.record")[0]["paused"] is False
     # The second try paused again (the connection was already paused by the first) and the restore
     # still unpaused it, because the record was read once, before anything was paused.
-    assert _patches(sim, "pg_a") == [{"paused": True}, {"paused": True}, {"paused": False}]
+    assert _paused_flags(_patches(sim, "pg_a")) == [True, True, False]
     assert _count(sim, "GET", "pg_a") == 1
     assert sim.connection("pg_a")["paused"] is False
 
@@ -363,11 +368,6 @@ def _entry(connection_id: str, conn_id: str = "fivetran_default") -> Any:
     from airflow.models.variable import Variable
 
     return Variable.get(f"fivetran_maintenance:{conn_id}:{connection_id}", default_var=None)
-
-
-def _paused_flags(patches: list[Any]) -> list[Any]:
-    """The ``paused`` value of each PATCH body (other fields may join the body; they do not matter)."""
-    return [body.get("paused") for body in patches]
 
 
 def _window_dag(name: str, ids: list[str], work: Callable[[], None] | None = None, **window: Any) -> DAG:
