@@ -370,6 +370,14 @@ def _entry(connection_id: str, conn_id: str = "fivetran_default") -> Any:
     return Variable.get(f"fivetran_maintenance:{conn_id}:{connection_id}", default_var=None)
 
 
+def _assert_restored(sim: FivetranSimulator, connection_id: str, paused: list[bool], gets: int = 1) -> None:
+    """Running again, its entry gone, after exactly these PATCHes (by ``paused``) and GETs."""
+    assert _paused_flags(_patches(sim, connection_id)) == paused
+    assert _count(sim, "GET", connection_id) == gets
+    assert sim.connection(connection_id)["paused"] is False
+    assert _entry(connection_id) is None
+
+
 def _window_dag(name: str, ids: list[str], work: Callable[[], None] | None = None, **window: Any) -> DAG:
     def build() -> None:
         @task
@@ -406,10 +414,7 @@ def test_pause_applied_but_every_answer_spoiled_one_connection(
     assert states[(f"{G}.pause", 0)] == "failed"
     assert states[(f"{G}.the_work", -1)] == "upstream_failed"
     assert states[(f"{G}.restore", 0)] == "success"
-    assert sim.connection("pg_a")["paused"] is False
-    assert _paused_flags(_patches(sim, "pg_a")) == [True] * tries + [False]
-    assert _count(sim, "GET", "pg_a") == 1
-    assert _entry("pg_a") is None
+    _assert_restored(sim, "pg_a", [True] * tries + [False])
 
 
 def test_pause_answer_lost_for_one_of_two_connections(sim: FivetranSimulator) -> None:
@@ -423,11 +428,8 @@ def test_pause_answer_lost_for_one_of_two_connections(sim: FivetranSimulator) ->
     states = task_states(dag_run)
     assert (states[(f"{G}.pause", 0)], states[(f"{G}.pause", 1)]) == ("failed", "success")
     assert states[(f"{G}.restore", 0)] == states[(f"{G}.restore", 1)] == "success"
-    assert _paused_flags(_patches(sim, "pg_a")) == [True, True, False]
-    assert _paused_flags(_patches(sim, "pg_b")) == [True, False]
-    assert sim.connection("pg_a")["paused"] is False and sim.connection("pg_b")["paused"] is False
-    assert _count(sim, "GET", "pg_a") == _count(sim, "GET", "pg_b") == 1
-    assert _entry("pg_a") is None and _entry("pg_b") is None
+    _assert_restored(sim, "pg_a", [True, True, False])
+    _assert_restored(sim, "pg_b", [True, False])
 
 
 def test_pause_task_exits_its_process_after_the_patch(sim: FivetranSimulator) -> None:
@@ -452,10 +454,7 @@ def test_pause_task_exits_its_process_after_the_patch(sim: FivetranSimulator) ->
     assert dag_run.state == "failed"
     states = task_states(dag_run)
     assert states[(f"{G}.pause", 0)] == "failed" and states[(f"{G}.restore", 0)] == "success"
-    assert _paused_flags(_patches(sim, "pg_a")) == [True, False]
-    assert _count(sim, "GET", "pg_a") == 1
-    assert sim.connection("pg_a")["paused"] is False
-    assert _entry("pg_a") is None
+    _assert_restored(sim, "pg_a", [True, False])
 
 
 def test_every_pause_fails_before_reaching_fivetran(sim: FivetranSimulator) -> None:
@@ -472,9 +471,7 @@ def test_every_pause_fails_before_reaching_fivetran(sim: FivetranSimulator) -> N
     assert all(states[(f"{G}.restore", i)] == "success" for i in range(3))
     # A connection that was never paused costs one resume request, which changes nothing.
     for connection_id in ("pg_a", "pg_b"):
-        assert _paused_flags(_patches(sim, connection_id)) == [True, True, False]
-        assert sim.connection(connection_id)["paused"] is False
-        assert _entry(connection_id) is None
+        _assert_restored(sim, connection_id, [True, True, False])
     assert _count(sim, "PATCH", "pg_paused") == 0 and sim.connection("pg_paused")["paused"] is True
     assert sim.request_count(method="GET") == 3
 
@@ -557,10 +554,7 @@ def test_the_next_run_heals_a_connection_stranded_by_the_previous_one(
     task_log = capfd.readouterr().out  # dag.test writes the task logs to stdout
     assert "STRANDED Fivetran connection 'pg_a'" in task_log and first.run_id in task_log
     assert xcom(dag_run, f"{G}.record")[0]["paused"] is False  # counted as running before
-    assert _paused_flags(_patches(sim, "pg_a")) == [True, False]
-    assert _count(sim, "GET", "pg_a") == 1
-    assert sim.connection("pg_a")["paused"] is False
-    assert _entry("pg_a") is None
+    _assert_restored(sim, "pg_a", [True, False])
 
 
 def test_clearing_record_mid_window_still_restores(sim: FivetranSimulator) -> None:

@@ -314,8 +314,10 @@ def run_worker_kill(res: Results, dep: Deployment, sim: Simulator) -> None:
         f"{states}",
     )
     flags = paused_flags(sim, KILLED_ID)
+    # The held pause is logged once its client is gone; a task process that outlived its killed
+    # worker may still be waiting for that answer, so it may not be logged yet.
     res.check(
-        f"{w.label}: connection running again: PATCH paused=true (answer lost), then paused=false",
-        sim.connection(KILLED_ID).get("paused") is False and flags == [True, False],
+        f"{w.label}: connection running again after one resume PATCH (the pause had taken effect)",
+        sim.connection(KILLED_ID).get("paused") is False and flags in ([True, False], [False]),
         f"PATCH paused flags {flags}",
     )
