@@ -16,6 +16,7 @@ from airflow.sdk import BaseOperator, TaskGroup
 from airflow_provider_fivetran_update._compat import AirflowFailException, conf
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions, HookOptions
+from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.maintenance.ledger import Ledger, load_run_record, run_of
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def parse_connection_ids(value: Any) -> list[str]:
             raise FivetranValidationError(
                 "connection_ids", f"{item!r} is not a Fivetran connection id (a non-empty string)."
             )
+        check_connection_id(item.strip(), "connection_ids")
         if item.strip() not in ids:
             ids.append(item.strip())
     if not ids:
