@@ -193,11 +193,13 @@ def test_importing_the_operator_loads_no_http_library() -> None:
 
 
 def test_dashboard_url_uses_the_connection_id() -> None:
-    data = {"id": "decent_dropsy", "service": "postgres", "schema": "pg", "group_id": "g"}
-    assert connection_dashboard_url(data) == "https://fivetran.com/dashboard/connections/decent_dropsy/status"
-    assert connection_dashboard_url({"id": "a/b c"}).endswith("/connections/a%2Fb%20c/status")
+    assert (
+        connection_dashboard_url("decent_dropsy")
+        == "https://fivetran.com/dashboard/connections/decent_dropsy/status"
+    )
+    assert connection_dashboard_url("a/b c").endswith("/connections/a%2Fb%20c/status")
     with pytest.raises(ValueError, match="id"):
-        connection_dashboard_url({"service": "postgres"})
+        connection_dashboard_url("")
 
 
 def test_link_is_named_fivetran_and_attached() -> None:

@@ -1,4 +1,4 @@
-"""Operator that updates a Fivetran connection, and the link to that connection's dashboard page."""
+"""Operator that updates a Fivetran connection (re-exports the link and the sync operators)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import json
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperator
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, conf, mask_secret
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
@@ -23,7 +22,17 @@ from airflow_provider_fivetran_update.fields import (
     current_value,
 )
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
-from airflow_provider_fivetran_update.ids import check_connection_id
+from airflow_provider_fivetran_update.links import (
+    DASHBOARD_URL_XCOM_KEY,
+    FivetranConnectionLink,
+    connection_dashboard_url,
+)
+from airflow_provider_fivetran_update.operators.sync import (
+    FivetranResyncConnectionOperator as FivetranResyncConnectionOperator,
+)
+from airflow_provider_fivetran_update.operators.sync import (
+    FivetranSyncConnectionOperator as FivetranSyncConnectionOperator,
+)
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
@@ -37,13 +46,6 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
-    from airflow_provider_fivetran_update._compat import TaskInstanceKey
-    from airflow_provider_fivetran_update.operators.sync import (
-        FivetranResyncConnectionOperator as FivetranResyncConnectionOperator,
-    )
-    from airflow_provider_fivetran_update.operators.sync import (
-        FivetranSyncConnectionOperator as FivetranSyncConnectionOperator,
-    )
     from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = [
@@ -54,17 +56,6 @@ __all__ = [
     "connection_dashboard_url",
     "plan_update",
 ]
-
-DASHBOARD_URL_XCOM_KEY = "fivetran_connection_url"
-"""XCom key under which operators and sensors push the dashboard URL :class:`FivetranConnectionLink` shows."""
-
-# Fivetran renamed "connectors" to "connections" in its API (/v1/connections) and dashboard in 2025.
-# The dashboard addresses a connection by its id alone: /dashboard/connections/{id}/status, the page
-# Fivetran's own tools link to (the Connector SDK's deploy output, alert e-mails). The id is the one
-# value every connection response carries and that never changes. The older
-# /dashboard/connectors/{service}/{schema} form (used by airflow-provider-fivetran-async) needs two
-# more values, breaks when a schema name is reused in another destination, and now only redirects.
-_DASHBOARD_URL = "https://fivetran.com/dashboard/connections/{id}/status"
 
 CHANGES_KEY = "changes"
 """The key the operator adds to its return value with ``only_if_changed`` or ``dry_run``."""
@@ -226,48 +217,6 @@ def _check_argument_names(operator: str, task_id: object, kwargs: Mapping[str, A
         raise TypeError(
             f"{operator} (task_id: {task_id}) got an unknown argument {name!r}; did you mean {match[0]!r}?"
         )
-
-
-def connection_dashboard_url(data: Mapping[str, Any]) -> str:
-    """Return the Fivetran dashboard URL of a connection.
-
-    :param data: the ``data`` object of a Fivetran connection response (only ``id`` is read), as
-        returned by ``FivetranHook.update_connection`` or ``FivetranHook.get_connection_details``.
-    :return: ``https://fivetran.com/dashboard/connections/{id}/status``.
-    :raises ValueError: if ``data`` has no connection ``id``.
-    """
-    connection_id = data.get("id")
-    if not isinstance(connection_id, str) or not connection_id:
-        raise ValueError("The Fivetran connection data has no 'id'; cannot build its dashboard URL.")
-    return _DASHBOARD_URL.format(id=quote(connection_id, safe=""))
-
-
-class FivetranConnectionLink(BaseOperatorLink):
-    """A "Fivetran" button on the task that opens the connection's page in the Fivetran dashboard.
-
-    The URL is built from the task's connection id when it is known without running the task (a
-    literal id, or the rendered one when Airflow asks at the end of a run), so a task that failed
-    before pushing anything still links to its connection, and no missing XCom is looked up. An
-    invalid id gives no link. Otherwise (a templated id, seen by the Airflow 2 webserver) the URL
-    the task pushed to XCom under :data:`DASHBOARD_URL_XCOM_KEY` is used, if any.
-    """
-
-    name = "Fivetran"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the connection's dashboard URL, or an empty string when there is none."""
-        connection_id = getattr(operator, "connection_id", None)
-        if isinstance(connection_id, str) and _is_literal(connection_id):
-            try:
-                return connection_dashboard_url({"id": check_connection_id(connection_id)})
-            except FivetranValidationError:
-                return ""
-        # Imported here: resolving the XCom backend reads the configuration, which DAG parsing
-        # does not need.
-        from airflow.sdk.execution_time.xcom import XCom
-
-        url = XCom.get_value(ti_key=ti_key, key=DASHBOARD_URL_XCOM_KEY)
-        return url if isinstance(url, str) else ""
 
 
 class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
@@ -579,7 +528,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
                 self._log_plan(payload, to_send, changes)
             elif current_value("is_historical_sync", current) is True:
                 to_send = self._without_pending_resync(payload)
-        ti.xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id}))
+        ti.xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url(self.connection_id))
 
         if self.is_dry_run:
             assert current is not None and changes is not None
@@ -739,13 +688,3 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         result = settle(event, connection_id=self.connection_id, timeout_error=self._timeout_error)
         self.log.info("%s", result.message)
         return self._result(result.connection or result.state or {}, changes)
-
-
-def __getattr__(name: str) -> Any:
-    # The sync operators live in operators.sync, which builds on the link above: importing them
-    # here on first use, rather than at the top, avoids an import cycle.
-    if name in ("FivetranSyncConnectionOperator", "FivetranResyncConnectionOperator"):
-        from airflow_provider_fivetran_update.operators import sync
-
-        return getattr(sync, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
