@@ -120,6 +120,13 @@ def test_signature_lists_every_catalogue_field_in_order() -> None:
     assert parameters["fivetran_conn_id"].default == "fivetran_default"
 
 
+def test_each_field_argument_is_kept_under_its_own_name() -> None:
+    # Templated values skip the parse-time checks, so any text goes; each one names its field.
+    values = {name: "{{ '" + name + "' }}" for name in FIELD_NAMES}
+    task = FivetranUpdateConnectionOperator(task_id="t", connection_id="c", **values)
+    assert {name: getattr(task, name) for name in FIELD_NAMES} == values
+
+
 def test_every_field_and_the_connection_id_are_templated() -> None:
     assert set(FivetranUpdateConnectionOperator.template_fields) == {
         "connection_id",

@@ -33,7 +33,8 @@ from airflow_provider_fivetran_update.operators.sync import (
 from airflow_provider_fivetran_update.operators.sync import (
     FivetranSyncConnectionOperator as FivetranSyncConnectionOperator,
 )
-from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
+from airflow_provider_fivetran_update.planning import plan_update
+from airflow_provider_fivetran_update.redaction import redact, secret_values
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
     SYNC_STATES,
@@ -65,91 +66,6 @@ _SECRET_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if
 
 _WAIT_FOR_STATE_KEYS: Mapping[str, tuple[str, ...]] = {"setup_state": SETUP_STATES, "sync_state": SYNC_STATES}
 _DEFAULT_TIMEOUT = 7 * 24 * 60 * 60.0  # as BaseSensorOperator's: historical syncs can take days
-
-
-def _canonical(value: Any) -> str:
-    """JSON text that tells ``true`` from ``1`` and ignores key order, for comparisons."""
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def _holds_mask(value: Any) -> bool:
-    """Whether a reported value is (or contains) a masked secret, which cannot be compared."""
-    if isinstance(value, Mapping):
-        return any(_holds_mask(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_mask(item) for item in value)
-    return isinstance(value, str) and value == SECRET_MASK
-
-
-def _same_value(name: str, wanted: Any, current: Any) -> bool:
-    if current is None or _holds_mask(current):
-        return False
-    spec = FIELDS[name]
-    if spec.allowed is not None and isinstance(wanted, str) and isinstance(current, str):
-        return wanted.casefold() == current.casefold()
-    return _canonical(wanted) == _canonical(current)
-
-
-def plan_update(
-    payload: Mapping[str, Any], connection: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Split a validated update into what differs from a connection's current settings.
-
-    Each field of ``payload`` is compared with what ``GET /v1/connections/{id}`` reported
-    (:func:`~airflow_provider_fivetran_update.fields.current_value`, which follows ``status`` for
-    ``is_historical_sync`` and ``schema_status``):
-
-    * a field the GET does not report (``auth``, ``external_secrets_keys_config``) counts as
-      changed: it cannot be compared;
-    * an object field (``config``, ``destination_configuration``) is compared key by key, only
-      for the keys given, and only the keys that differ are sent (Fivetran changes only the keys
-      it receives); a key whose reported value is masked (``"******"``, a secret) counts as
-      changed;
-    * enumerations are compared case-insensitively; everything else as JSON (``true`` is not ``1``);
-    * ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` only steer the setup
-      tests of an update: they are sent along when some other field is sent, and dropped (with
-      the update) when nothing else differs.
-
-    :param payload: the output of :func:`~airflow_provider_fivetran_update.fields.build_update_payload`.
-    :param connection: the ``data`` of ``GET /v1/connections/{id}`` (secrets masked).
-    :return: ``(to_send, changes)``: the body to PATCH (empty when nothing differs), and for each
-        field sent ``{"from": reported value, "to": new value}`` with secrets masked (``from`` is
-        ``None`` for a field the GET does not report).
-    """
-    persistent: dict[str, Any] = {}
-    changes: dict[str, dict[str, Any]] = {}
-    for name, wanted in payload.items():
-        spec = FIELDS[name]
-        if not spec.persistent:
-            continue
-        current = current_value(name, connection) if spec.status_path else None
-        if spec.kind == "object" and spec.status_path:
-            reported = current if isinstance(current, Mapping) else {}
-            differing = {
-                key: item
-                for key, item in wanted.items()
-                if key not in reported or not _same_value(name, item, reported[key])
-            }
-            if differing:
-                persistent[name] = differing
-                changes[name] = {"from": {key: reported.get(key) for key in differing}, "to": differing}
-        elif not spec.status_path or not _same_value(name, wanted, current):
-            persistent[name] = wanted
-            changes[name] = {"from": current, "to": wanted}
-    if not persistent:
-        return {}, {}
-    # The setup-test switches ride along with whatever is sent, in catalogue order.
-    to_send = {
-        name: persistent.get(name, value)
-        for name, value in payload.items()
-        if name in persistent or not FIELDS[name].persistent
-    }
-    # Every field goes through redact(): besides config/auth secrets it masks URI passwords.
-    masked = {
-        name: {side: redact({name: value})[name] for side, value in change.items()}
-        for name, change in changes.items()
-    }
-    return to_send, masked
 
 
 def _is_literal(value: Any) -> bool:
@@ -393,7 +309,6 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         retry_max_wait: float = 60.0,
         **kwargs: Any,
     ) -> None:
-        arguments = locals()
         # Before Airflow's own check of kwargs, whose error does not say what was meant.
         _check_argument_names(type(self).__name__, kwargs.get("task_id"), kwargs)
         super().__init__(**kwargs)
@@ -408,12 +323,31 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
             retry_min_wait=retry_min_wait,
             retry_max_wait=retry_max_wait,
         )
-        # The signature lists every catalogue field (a test keeps the two equal). Literal values
-        # are checked now, templated ones (Jinja text, XComArgs) in execute() after rendering.
-        fields = {name: arguments.get(name) for name in FIELD_NAMES}
-        for name, value in fields.items():
-            setattr(self, name, value)
-        _check_literal_fields(self.task_id, fields)
+        # One attribute per catalogue field, in catalogue order (a test keeps the signature equal
+        # to the catalogue and checks every field is kept).
+        self.config = config
+        self.auth = auth
+        self.paused = paused
+        self.trust_certificates = trust_certificates
+        self.trust_fingerprints = trust_fingerprints
+        self.sync_frequency = sync_frequency
+        self.data_delay_threshold = data_delay_threshold
+        self.data_delay_sensitivity = data_delay_sensitivity
+        self.daily_sync_time = daily_sync_time
+        self.pause_after_trial = pause_after_trial
+        self.schema_status = schema_status
+        self.is_historical_sync = is_historical_sync
+        self.schedule_type = schedule_type
+        self.run_setup_tests = run_setup_tests
+        self.networking_method = networking_method
+        self.hybrid_deployment_agent_id = hybrid_deployment_agent_id
+        self.proxy_agent_id = proxy_agent_id
+        self.private_link_id = private_link_id
+        self.destination_configuration = destination_configuration
+        self.external_secrets_manager_id = external_secrets_manager_id
+        self.external_secrets_keys_config = external_secrets_keys_config
+        # Literal values are checked now, templated ones (Jinja text, XComArgs) in execute().
+        _check_literal_fields(self.task_id, self._field_values())
         if wait_for_completion and wait_for_state is not None:
             raise ValueError(
                 f"{self.task_id}: pass wait_for_completion or wait_for_state, not both; a finished "
