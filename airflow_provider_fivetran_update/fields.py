@@ -1,46 +1,12 @@
 """The catalogue of fields accepted by Fivetran's Update a Connection call.
 
-``PATCH /v1/connections/{id}`` takes a JSON object whose properties are listed here, once. The
-operator's arguments and ``template_fields``, the validation and coercion of rendered values, the
-simulator's request checks and the documentation table all read from :data:`FIELDS`; adding a field
-is one entry in :data:`FIELDS`.
-
-Semantics shared by everything built on this module:
-
-* ``None`` means "leave unchanged": a field whose value is ``None`` is dropped and never sent.
-  There is consequently no way to send JSON ``null`` to clear a field through this provider.
-* Templated values arrive as strings (Jinja renders everything to text). With ``coerce=True``,
-  the default, :func:`coerce_value` turns them into the type the API expects:
-
-  - booleans: ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` (any case,
-    surrounding blanks ignored), or the integers ``1`` and ``0``; anything else is rejected;
-  - integers: optional sign and decimal digits (``"60"``, ``" 60 "``); floats, ``"60.5"`` and
-    booleans are rejected;
-  - enumerations: matched case-insensitively and sent in Fivetran's spelling (``"directly"`` is
-    sent as ``"Directly"``, ``"BLOCKED_ON_CAPTURE"`` as ``"blocked_on_capture"``);
-  - objects (``config``, ``auth``, ``external_secrets_keys_config``, ``destination_configuration``):
-    a ``dict``, or a string holding a JSON object.
-
-* With ``coerce=False`` values are checked as the JSON the API receives: ``"60"`` is not an
-  integer and ``"true"`` is not a boolean. The simulator uses this mode to behave like Fivetran.
-  The one leniency kept is ``schema_status`` in upper case, because Fivetran's own reference
-  example sends ``"BLOCKED_ON_CAPTURE"`` while its schema lists lower-case values.
-* Cross-field rules (:func:`build_update_payload`):
-
-  - a payload with nothing to send is rejected;
-  - ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` only steer the setup
-    tests of this update and are not stored, so they need at least one persistent field beside
-    them (to only run the tests, use ``POST /v1/connections/{id}/test``);
-  - ``trust_certificates`` and ``trust_fingerprints`` need ``run_setup_tests=True``;
-  - ``daily_sync_time`` is refused together with a ``sync_frequency`` other than 1440. Given alone
-    it is accepted, but Fivetran only applies it while the connection syncs every 1440 minutes;
-  - ``data_delay_threshold`` is refused together with a ``data_delay_sensitivity`` other than
-    ``CUSTOM``, since Fivetran ignores the threshold at any other sensitivity. Given alone it is
-    accepted (the connection may already be set to ``CUSTOM``).
-
-Error messages name the field, the offending value and what is accepted, except for the fields
-that may hold secrets (``config``, ``auth``, ``external_secrets_keys_config``), whose values are
-never repeated.
+``PATCH /v1/connections/{id}`` takes a JSON object whose properties are listed here, once, in
+:data:`FIELDS`: the operator's arguments and ``template_fields``, the validation and coercion of
+rendered values and the documentation table all read from it. ``None`` means "leave unchanged"
+and is never sent. :func:`coerce_value` turns rendered text into the API's types;
+:func:`build_update_payload` checks a whole update, cross-field rules included. Error messages
+name the field and what is accepted, and never repeat a value that may hold secrets. The rules
+in detail: docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -138,61 +138,15 @@ def _check_argument_names(operator: str, task_id: object, kwargs: Mapping[str, A
 class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
     """Update a Fivetran connection (``PATCH /v1/connections/{connection_id}``).
 
-    Only the fields given (not ``None``) are sent; every other setting of the connection stays as it
-    is. Every field and ``connection_id`` is templated. Rendered strings are converted to the types
-    Fivetran expects (``"60"`` to ``60``, ``"true"`` to ``True``, a JSON text to an object) and
-    checked against the field catalogue before any request is sent; an invalid value fails the task
-    with the field named. Values given literally (not templated) are checked when the DAG file is
-    parsed, so a mistake there is a DAG import error. Secret values inside ``config``, ``auth`` and
-    ``external_secrets_keys_config`` are masked in the rendered fields, the logs and the returned
-    value.
-
-    The operator returns the connection's ``data`` after the update, with secrets masked, and pushes
-    the dashboard URL that the "Fivetran" extra link opens.
-
-    **Change-only updates.** With ``only_if_changed=True`` the operator first reads the connection
-    (one GET) and sends only the fields whose values differ (see :func:`plan_update` for how each
-    kind of field is compared; fields Fivetran does not report, and masked secrets, count as
-    changed). When nothing differs no PATCH is sent at all, and the setup-test switches
-    (``run_setup_tests``, ``trust_*``) are not sent either. With ``dry_run=True`` it does the same
-    GET and comparison and sends nothing: a safe first run of a new DAG.
-
-    **Waiting.** ``wait_for_completion=True`` (with ``is_historical_sync=True``) keeps the task
-    running until the historical sync the update requested has ended; ``wait_for_state`` (a dict
-    with ``"setup_state"`` and/or ``"sync_state"``, each a state, a list or a comma-separated
-    string) until the connection is in that state, as
-    :class:`~airflow_provider_fivetran_update.sensors.fivetran.FivetranConnectionStateSensor`
-    would wait. The wait polls every ``poll_interval`` seconds, in the worker or, with
-    ``deferrable=True``, in the triggerer (the same
-    :class:`~airflow_provider_fivetran_update.triggers.fivetran.FivetranConnectionStateTrigger` and
-    the same state checks as the sensor). It ends when the state is reached, fails the task at
-    once (no retry) when the connection is broken, the historical sync failed (the error carries
-    Fivetran's status tasks and warnings) or ``timeout`` seconds have passed, and fails with a
-    retryable error when Fivetran cannot be read.
-
-    A historical sync has ended when Fivetran reports a ``succeeded_at`` (or ``failed_at``) later
-    than the moment of the request, ``status.is_historical_sync`` false and a ``sync_state`` other
-    than ``syncing``. The moment is fixed once, just before the PATCH is sent, and carried to the
-    trigger; Fivetran's own earlier timestamps and a one-minute clock-skew allowance take part (see
-    :func:`~airflow_provider_fivetran_update.triggers.fivetran.historical_sync_anchor`). Timestamps
-    decide, not having seen ``syncing``, so a sync that ends between two polls is not missed.
-
-    **Retries never request a second historical sync.** Requesting one while another is pending
-    or running makes Fivetran start it over. So on a retry (``try_number`` > 1, including a task
-    cleared by hand) with ``is_historical_sync=True``, the operator reads the connection first:
-    when Fivetran still reports ``status.is_historical_sync`` true, that field is not sent again
-    and the task waits for the pending sync. ``only_if_changed=True`` does the same on every try.
-    (A retry that starts after the first try's sync has already ended does request a new one:
-    Fivetran keeps no trace that would tell it apart from an older sync.)
-
-    **Return value.** Without ``only_if_changed``, ``dry_run`` and waiting, exactly as before: the
-    connection's ``data`` from the PATCH answer, secrets masked. With ``only_if_changed`` or
-    ``dry_run`` the same ``data`` (the GET answer when nothing was sent) plus a ``"changes"`` key,
-    ``{"sync_frequency": {"from": 360, "to": 60}}``: the fields sent (in a dry run, the fields
-    that would be sent), secrets masked; ``{}`` when nothing differs. After a wait, ``data`` is the
-    last answer read while waiting, so it shows the state the wait ended in.
+    Only the fields given (not ``None``) are sent; every other setting stays as it is. Every field
+    is templated; rendered values are converted to the API's types and checked against the field
+    catalogue before any request, literal ones already when the DAG file is parsed. Secrets are
+    masked in the rendered fields, the logs and the return value: the connection's ``data`` after
+    the update, with a ``"changes"`` key under ``only_if_changed`` or ``dry_run``. The task can wait
+    for the historical sync it requested or for a state, in a worker or in the triggerer.
 
     .. seealso::
+        docs/update-operator.md: change-only updates, dry runs, waiting, retries, the return value.
         Fivetran's API reference: https://fivetran.com/docs/rest-api/api-reference/connections/modify-connection
 
     :param connection_id: the id of the Fivetran connection (``connection_id`` in the API; shown in

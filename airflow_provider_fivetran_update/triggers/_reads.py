@@ -1,31 +1,12 @@
 """Shared reads for the triggers of one event loop that use the same Fivetran API key.
 
-Why: a triggerer running a thousand :class:`FivetranConnectionStateTrigger` instances would send a
-thousand ``GET /v1/connections/{id}`` per poll interval, spending Fivetran's rate limit and about
-2 ms of triggerer CPU per request. ``GET /v1/connections`` answers up to 1,000 connections per page
-with everything the state checks read, so reads that coincide are served by one listing.
-
-How (one :class:`ReadCoordinator` per running loop and :class:`HookOptions`):
-
-* a trigger holds the coordinator for its whole run (:func:`shared_reader`) and asks
-  :meth:`ReadCoordinator.read` instead of calling the hook;
-* while fewer than :data:`BATCH_THRESHOLD` triggers hold the coordinator, a read is one
-  ``GET /v1/connections/{id}`` sent at once: small deployments behave exactly as before;
-* otherwise reads wait at most their gathering window (:func:`gather_window`, never past the
-  trigger's ``end_time``); the batch is flushed at the earliest deadline among its reads. With at
-  least :data:`BATCH_THRESHOLD` distinct ids, one listing (every page) serves them, else each id
-  gets its own GET. An id missing from the listing (created since, or a key that may read but not
-  list it) gets its own GET;
-* a listing that still fails after the hook's retries falls back to one GET per id, except a 429:
-  the rate limit is spent, so more requests would only make it worse, and every read of the batch
-  fails with that error (each trigger then reports ``"error"`` as it does for a failed GET). A 403
-  on the listing (the key may not list) stops listings for this coordinator.
-
-Only data read after a trigger asked is handed to it (no cache), and each waiter gets its own copy.
-A cancelled read only drops its own waiter. The coordinator owns one hook (one httpx client); it is
-replaced every :data:`HOOK_MAX_AGE` seconds so a rotated API key reaches long-lived coordinators,
-and a hook is closed only when no request uses it. The last trigger to leave closes everything and
-removes the coordinator, so nothing outlives the triggers; the registry is weakly keyed by loop.
+Many :class:`FivetranConnectionStateTrigger` instances polling at once would each send a
+``GET /v1/connections/{id}``; one :class:`ReadCoordinator` per running loop and
+:class:`HookOptions` serves reads that coincide with one ``GET /v1/connections`` listing once at
+least :data:`BATCH_THRESHOLD` triggers hold it (:func:`shared_reader`), and with single GETs
+below that. Only data read after a trigger asked is handed to it, each waiter gets its own copy,
+and the last trigger to leave closes everything. Batching, fallbacks and hook rotation in
+detail: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -97,7 +78,7 @@ class ReadCoordinator:
 
     def __init__(self, options: HookOptions) -> None:
         self.options = options
-        # Built now, so invalid options fail the trigger at its start, as the hook always did.
+        # Built now, so invalid options fail the trigger at its start, not at its first read.
         self._slot = _HookSlot(options.make_hook())
         self._users = 0
         self._pending: dict[str, _Waiters] = {}
