@@ -310,9 +310,18 @@ class SimulatorState:
         self.historical_sync_seconds = historical_sync_seconds
         self.sync_seconds = sync_seconds
         self.schedule_scale = schedule_scale
-        self.historical_sync_start = check_historical_sync_start(historical_sync_start)
+        self._historical_sync_start = check_historical_sync_start(historical_sync_start)
         self._lock = threading.RLock()
         self._connections: dict[str, _Connection] = {}
+
+    @property
+    def historical_sync_start(self) -> str:
+        """One of :data:`HISTORICAL_SYNC_STARTS`; setting it checks the value."""
+        return self._historical_sync_start
+
+    @historical_sync_start.setter
+    def historical_sync_start(self, mode: str) -> None:
+        self._historical_sync_start = check_historical_sync_start(mode)
 
     # -- clock ---------------------------------------------------------------------------------
 
