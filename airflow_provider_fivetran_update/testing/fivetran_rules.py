@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "SETUP_TEST_ONLY_FIELDS",
     "SYNC_FREQUENCIES",
     "UPDATABLE_FIELDS",
     "check_update_body",
@@ -167,6 +168,9 @@ _FIELDS: Mapping[str, _Field] = {
 
 UPDATABLE_FIELDS = tuple(_FIELDS)
 """Every field the documents list for ``PATCH /v1/connections/{id}``."""
+
+SETUP_TEST_ONLY_FIELDS = frozenset(name for name, spec in _FIELDS.items() if not spec.persistent)
+"""The fields that only steer one update's setup tests: Fivetran does not store them."""
 
 
 def check_update_body(body: Mapping[str, Any]) -> list[str]:

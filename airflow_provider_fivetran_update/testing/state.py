@@ -43,6 +43,11 @@ from typing import Any
 
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact
 
+# The state names are facts the provider and Fivetran share, so they are declared once; judging a
+# request stays with the simulator's own reading of Fivetran's rules (fivetran_rules.py).
+from airflow_provider_fivetran_update.states import SETUP_STATES, SYNC_STATES
+from airflow_provider_fivetran_update.testing.fivetran_rules import SETUP_TEST_ONLY_FIELDS
+
 __all__ = [
     "HISTORICAL_SYNC_STARTS",
     "SCHEDULE_TYPES",
@@ -62,8 +67,6 @@ __all__ = [
 Clock = Callable[[], float]
 """A clock returns the current time as seconds since the epoch (like :func:`time.time`)."""
 
-SYNC_STATES = ("scheduled", "syncing", "paused", "rescheduled")
-SETUP_STATES = ("incomplete", "connected", "broken")
 UPDATE_STATES = ("on_schedule", "delayed")
 SCHEDULE_TYPES = ("auto", "manual")
 STATUS_FIELDS = (
@@ -260,8 +263,6 @@ _DEFAULT_EXTRA: dict[str, Any] = {
     "source_sync_details": {},
 }
 
-# PATCH fields that only steer this update's setup tests and are never stored.
-_TRANSIENT_FIELDS = frozenset({"run_setup_tests", "trust_certificates", "trust_fingerprints"})
 # PATCH fields with behaviour of their own; everything else is stored as a top-level field.
 _MODELLED_FIELDS = frozenset(
     {
@@ -475,7 +476,7 @@ class SimulatorState:
             conn = self._advanced(connection_id)
             now = self.now()
             for name, value in payload.items():
-                if name in _TRANSIENT_FIELDS:
+                if name in SETUP_TEST_ONLY_FIELDS:
                     continue
                 if name == "config":
                     conn.config = _merge_section(conn.config, value)
