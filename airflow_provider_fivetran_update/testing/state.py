@@ -3,30 +3,8 @@
 Nothing here knows about HTTP. :class:`SimulatorState` holds the connections behind one lock and
 advances them lazily: every read or change first brings the connection up to "now" (a sync whose
 duration has elapsed is finished, a due automatic sync is started), so no background task runs and
-a test that controls the clock controls everything.
-
-Time model, in Fivetran's words:
-
-* ``paused: true`` sets ``sync_state`` to ``paused``; ``paused: false`` sets it back to
-  ``scheduled`` (or ``syncing`` while a sync still runs).
-* ``is_historical_sync: true`` starts a historical sync at once (``sync_state`` ``syncing``,
-  or at the next sync with ``historical_sync_start="next_scheduled"``,
-  ``status.is_historical_sync`` true). After ``historical_sync_seconds`` it ends: ``succeeded_at``
-  is set, or ``failed_at`` plus a status task when the connection fails its syncs. The flag is
-  cleared either way. Requested while paused, or on a ``manual`` schedule, it waits for the
-  unpause, or for ``POST /sync`` respectively.
-* A sync of a connection whose ``setup_state`` is ``broken`` fails.
-* Setup tests run on every update that does not send ``run_setup_tests: false`` (the OpenAPI
-  says the flag defaults to true), and on ``POST /test``. They pass (``connected``) or, for a
-  connection marked ``broken``, fail (``broken``, a FAILED test and a status warning).
-* ``schedule_type: manual`` never starts a sync by itself. ``auto`` connections sync every
-  ``sync_frequency`` minutes only when ``schedule_scale`` (simulated seconds per minute) is set.
-* ``POST /resync`` starts a historical sync (or a table re-sync for a ``scope``) at once, after
-  completing a running sync; on a paused connection it waits for the resume.
-* A connection told to :meth:`~SimulatorState.reschedule_next_sync` puts its next sync in
-  ``sync_state`` ``rescheduled`` with ``rescheduled_for`` (the source's API quota ran out). At
-  that time an ``auto`` connection starts it; a ``manual`` one waits for ``POST /sync``.
-* A connection marked ``fail_syncs`` fails every sync (``failed_at`` plus a status task).
+a test that controls the clock controls everything. The time model (pauses, syncs, historical
+syncs, setup tests, rescheduled syncs) is described in ``docs/simulator-api.md``.
 """
 
 from __future__ import annotations
