@@ -61,7 +61,8 @@ class SimulatorApp:
 
     def __init__(self, core: SimulatorCore) -> None:
         self._core = core
-        # Filled by the server: peer address -> transport, so a fault can close a connection.
+        # Handed to BackgroundServer, which fills it (peer address -> transport) so that a drop
+        # fault can close a connection without answering.
         self.transports: dict[Any, asyncio.BaseTransport] = {}
         self._api = starlette_app(ApiRoutes(core).routes())
         self._admin = starlette_app(AdminRoutes(core).routes())
