@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "SCHEDULE_TYPES",
     "SETUP_TEST_ONLY_FIELDS",
     "SYNC_FREQUENCIES",
     "UPDATABLE_FIELDS",
@@ -28,7 +29,7 @@ SYNC_FREQUENCIES = (1, 5, 15, 30, 60, 120, 180, 360, 480, 720, 1440)
 _SYNC_FREQUENCY_TEXTS = frozenset(str(minutes) for minutes in SYNC_FREQUENCIES)
 _SENSITIVITIES = ("LOW", "NORMAL", "HIGH", "CUSTOM", "SYNC_FREQUENCY")
 _SCHEMA_STATUSES = ("blocked_on_capture", "ready")
-_SCHEDULE_TYPES = ("auto", "manual")
+SCHEDULE_TYPES = ("auto", "manual")
 # The update schema's list; the answer can also report UnmanagedProxyAgent and Unknown.
 _NETWORKING_METHODS = ("Directly", "PrivateLink", "SshTunnel", "ProxyAgent")
 _INT32 = (-(2**31), 2**31 - 1)
@@ -123,7 +124,7 @@ _FIELDS: Mapping[str, _Field] = {
     "pause_after_trial": _Field(_boolean),
     "is_historical_sync": _Field(_boolean),
     "schema_status": _Field(_one_of(_SCHEMA_STATUSES, any_case=True)),
-    "schedule_type": _Field(_one_of(_SCHEDULE_TYPES)),
+    "schedule_type": _Field(_one_of(SCHEDULE_TYPES)),
     "networking_method": _Field(_one_of(_NETWORKING_METHODS)),
     "destination_configuration": _Field(_destination_configuration),
     "private_link_id": _Field(_string),

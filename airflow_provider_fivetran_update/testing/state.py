@@ -21,10 +21,11 @@ from typing import Any
 
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact
 
-# The state names are facts the provider and Fivetran share, so they are declared once; judging a
-# request stays with the simulator's own reading of Fivetran's rules (fivetran_rules.py).
+# State names are facts the provider shares with Fivetran, declared once in states.py. What a PATCH
+# may hold and what is stored come from the simulator's own reading of Fivetran (fivetran_rules.py),
+# never from fields.py, so that the simulator does not judge requests with the provider's rules.
 from airflow_provider_fivetran_update.states import SETUP_STATES, SYNC_STATES
-from airflow_provider_fivetran_update.testing.fivetran_rules import SETUP_TEST_ONLY_FIELDS
+from airflow_provider_fivetran_update.testing.fivetran_rules import SCHEDULE_TYPES, SETUP_TEST_ONLY_FIELDS
 
 __all__ = [
     "HISTORICAL_SYNC_STARTS",
@@ -46,7 +47,6 @@ Clock = Callable[[], float]
 """A clock returns the current time as seconds since the epoch (like :func:`time.time`)."""
 
 UPDATE_STATES = ("on_schedule", "delayed")
-SCHEDULE_TYPES = ("auto", "manual")
 STATUS_FIELDS = (
     "setup_state",
     "sync_state",
