@@ -23,6 +23,7 @@ from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 __all__ = [
     "FIELDS",
     "FIELD_NAMES",
+    "SECRET_FIELD_NAMES",
     "FieldSpec",
     "build_update_payload",
     "catalogue_markdown",
@@ -219,6 +220,9 @@ FIELDS: Mapping[str, FieldSpec] = MappingProxyType({spec.name: spec for spec in 
 
 FIELD_NAMES: tuple[str, ...] = tuple(FIELDS)
 """The names of :data:`FIELDS`, in catalogue order."""
+
+SECRET_FIELD_NAMES: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.may_hold_secrets)
+"""The fields whose values may carry credentials (``config``, ``auth``, ...), in catalogue order."""
 
 _PERSISTENT_NAMES: tuple[str, ...] = tuple(spec.name for spec in _CATALOGUE if spec.persistent)
 

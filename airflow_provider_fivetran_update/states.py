@@ -32,8 +32,13 @@ sync being missed; see :func:`historical_sync_anchor`."""
 
 
 def is_rendered_later(value: Any) -> bool:
-    """Whether ``value`` can only be checked after rendering (Jinja text, an XComArg, ...)."""
-    if value is None:
+    """Whether ``value`` can only be checked after rendering (Jinja text, an XComArg, ...).
+
+    Plain values (``None``, numbers, text without Jinja, and lists and dicts of them) are seen by
+    the task as they are, so they can be checked when the DAG file is parsed. Airflow renders the
+    values of a dict, never its keys.
+    """
+    if value is None or isinstance(value, (bool, int, float)):
         return False
     if isinstance(value, str):
         return "{{" in value or "{%" in value
@@ -41,7 +46,7 @@ def is_rendered_later(value: Any) -> bool:
         return any(is_rendered_later(item) for item in value)
     if isinstance(value, Mapping):
         return any(is_rendered_later(item) for item in value.values())
-    return True
+    return True  # an XComArg, a ParamsDict entry, a custom template object...
 
 
 def normalize_expected_states(

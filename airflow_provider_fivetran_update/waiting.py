@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from airflow_provider_fivetran_update._compat import AirflowFailException
-from airflow_provider_fivetran_update.client import RetryableAPIError
+from airflow_provider_fivetran_update.api import RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranRetryLaterError
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,

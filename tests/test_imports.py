@@ -98,3 +98,14 @@ def test_sensors_and_sync_operators_do_not_load_the_update_operator() -> None:
         f"assert '{PACKAGE}.operators.fivetran' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+
+
+def test_modules_that_moved_keep_their_public_names() -> None:
+    from airflow_provider_fivetran_update import api, client, links
+    from airflow_provider_fivetran_update.hooks import options
+    from airflow_provider_fivetran_update.operators import fivetran
+
+    assert client.__all__ == api.__all__
+    assert all(getattr(client, name) is getattr(api, name) for name in api.__all__)
+    assert all(getattr(fivetran, name) is getattr(links, name) for name in links.__all__)
+    assert options.FivetranHookOptions is options.FivetranHookOptionsMixin

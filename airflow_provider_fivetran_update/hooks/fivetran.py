@@ -2,7 +2,7 @@
 
 Workers use ``requests`` (one ``Session`` per hook, so calls reuse the TCP connection);
 triggers use ``httpx.AsyncClient`` (one per hook and event loop). Both paths build requests,
-read answers and retry through :mod:`airflow_provider_fivetran_update.client`, so they behave
+read answers and retry through :mod:`airflow_provider_fivetran_update.api`, so they behave
 the same. Every returned connection is redacted.
 """
 
@@ -21,7 +21,7 @@ from urllib.parse import quote
 from airflow.sdk import BaseHook
 
 from airflow_provider_fivetran_update import _compat
-from airflow_provider_fivetran_update.client import (
+from airflow_provider_fivetran_update.api import (
     DEFAULT_BASE_URL,
     ApiRequest,
     RetryableAPIError,
@@ -457,7 +457,7 @@ class FivetranHook(BaseHook):
         """Return the Fivetran connection (``GET /v1/connections/{id}``), secrets masked.
 
         :param deadline: epoch seconds; retries neither start nor wait past it (see
-            :class:`~airflow_provider_fivetran_update.client.RetryPolicy`).
+            :class:`~airflow_provider_fivetran_update.api.RetryPolicy`).
         """
         connection_id = check_connection_id(connection_id)
         return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline))

@@ -17,6 +17,7 @@ from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.fields import (
     FIELD_NAMES,
     FIELDS,
+    SECRET_FIELD_NAMES,
     build_update_payload,
     coerce_value,
     current_value,
@@ -61,25 +62,8 @@ __all__ = [
 CHANGES_KEY = "changes"
 """The key the operator adds to its return value with ``only_if_changed`` or ``dry_run``."""
 
-# The fields whose rendered values may carry credentials (config, auth, ...).
-_SECRET_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.may_hold_secrets)
-
 _WAIT_FOR_STATE_KEYS: Mapping[str, tuple[str, ...]] = {"setup_state": SETUP_STATES, "sync_state": SYNC_STATES}
 _DEFAULT_TIMEOUT = 7 * 24 * 60 * 60.0  # as BaseSensorOperator's: historical syncs can take days
-
-
-def _is_literal(value: Any) -> bool:
-    """Whether the task will see ``value`` as it is: no Jinja text, nothing resolved at run time."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return True
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, (list, tuple)):
-        return all(_is_literal(item) for item in value)
-    if isinstance(value, Mapping):
-        # Airflow renders the values of a dict, never its keys.
-        return all(_is_literal(item) for item in value.values())
-    return False  # an XComArg, a ParamsDict entry, a custom template object...
 
 
 def _check_literal_fields(task_id: str, fields: Mapping[str, Any]) -> None:
@@ -91,11 +75,11 @@ def _check_literal_fields(task_id: str, fields: Mapping[str, Any]) -> None:
     cross-field rule may depend on a value not rendered yet.
     """
     try:
-        if all(_is_literal(value) for value in fields.values()):
+        if not any(is_rendered_later(value) for value in fields.values()):
             build_update_payload(fields)
             return
         for name, value in fields.items():
-            if value is not None and _is_literal(value):
+            if value is not None and not is_rendered_later(value):
                 coerce_value(name, value)
     except FivetranValidationError as error:
         raise FivetranValidationError(
@@ -381,7 +365,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
     def _mask_secrets(self) -> None:
         """Register the secret values of the fields that may hold credentials with Airflow's masker."""
         sections: dict[str, Any] = {}
-        for name in _SECRET_FIELDS:
+        for name in SECRET_FIELD_NAMES:
             value = getattr(self, name)
             if value is None:
                 continue
