@@ -340,6 +340,10 @@ class FivetranHook(BaseHook):
             self._async_client_loop = loop
         return self._async_client
 
+    async def aopen(self) -> None:
+        """Read the credentials and open the async client now, rather than on the first request."""
+        await self._aget_client()
+
     async def aclose(self) -> None:
         """Close the async client, if it was opened on the running event loop."""
         client, client_loop = self._async_client, self._async_client_loop

@@ -92,6 +92,15 @@ class ReadCoordinator:
 
     # -- what a trigger calls -------------------------------------------------------------------
 
+    def hold(self) -> None:
+        """Count one more trigger holding this coordinator (see :func:`shared_reader`)."""
+        self._users += 1
+
+    def release(self) -> bool:
+        """Count one trigger fewer; ``True`` when none holds it any more (then :meth:`aclose` it)."""
+        self._users -= 1
+        return self._users == 0
+
     async def read(
         self, connection_id: str, *, window: float, end_time: float | None = None
     ) -> dict[str, Any]:
@@ -247,7 +256,7 @@ class ReadCoordinator:
                 # concurrent first requests would each open a client and leak all but one.
                 async with slot.ready:
                     if not slot.opened:
-                        await slot.hook._aget_client()
+                        await slot.hook.aopen()
                         slot.opened = True
             yield slot.hook
         finally:
@@ -255,7 +264,7 @@ class ReadCoordinator:
             if slot.retired and slot.in_flight == 0:
                 await slot.hook.aclose()
 
-    async def _close(self) -> None:
+    async def aclose(self) -> None:
         """Stop gathering, stop serving, close the hook (the last trigger has left)."""
         if self._timer is not None:
             self._timer.cancel()
@@ -304,17 +313,16 @@ async def shared_reader(options: HookOptions) -> AsyncIterator[ReadCoordinator]:
     coordinator = by_options.get(options)
     if coordinator is None:
         coordinator = by_options[options] = ReadCoordinator(options)
-    coordinator._users += 1
+    coordinator.hold()
     try:
         yield coordinator
     finally:
-        coordinator._users -= 1
-        if coordinator._users == 0:
+        if coordinator.release():
             if by_options.get(options) is coordinator:
                 del by_options[options]
             if not by_options:
                 _REGISTRY.pop(loop, None)
-            await coordinator._close()
+            await coordinator.aclose()
 
 
 def coordinators(loop: asyncio.AbstractEventLoop) -> dict[HookOptions, ReadCoordinator]:
