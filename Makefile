@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv || true
 	if [ -x $(BIN)/uv ]; then \
-	  $(BIN)/uv pip install -q --python $(BIN)/python -e ".[test]" "apache-airflow==$(AIRFLOW_VERSION)"; \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -e ".[simulator]" --group dev "apache-airflow==$(AIRFLOW_VERSION)"; \
 	else \
-	  $(BIN)/python -m pip install -q -e ".[test]" "apache-airflow==$(AIRFLOW_VERSION)"; \
+	  $(BIN)/python -m pip install -q -e ".[simulator]" --group dev "apache-airflow==$(AIRFLOW_VERSION)"; \
 	fi
 	rm -f $(VENV)/.installed-airflow-*
 	touch $@

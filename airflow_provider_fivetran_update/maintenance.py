@@ -66,15 +66,12 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, TaskGroup
-
-from airflow_provider_fivetran_update._compat import AirflowFailException, conf
+from airflow_provider_fivetran_update._compat import AirflowFailException, BaseOperator, TaskGroup, conf
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-    from airflow.sdk.definitions._internal.abstractoperator import AbstractOperator
+    from airflow_provider_fivetran_update._compat import AbstractOperator, Context
 
 __all__ = ["RUNNING_SYNC_STATES", "fivetran_maintenance_window", "parse_connection_ids"]
 

@@ -12,9 +12,9 @@ compat-venvs: $(foreach v,$(COMPAT_AIRFLOW_VERSIONS),.venv-airflow-$(v)/.install
 	test -x .venv-airflow-$*/bin/python || $(PYTHON) -m venv .venv-airflow-$*
 	.venv-airflow-$*/bin/python -m pip install -q --upgrade pip uv || true
 	if [ -x .venv-airflow-$*/bin/uv ]; then \
-	  .venv-airflow-$*/bin/uv pip install -q --python .venv-airflow-$*/bin/python -e ".[test]" "apache-airflow==$*"; \
+	  .venv-airflow-$*/bin/uv pip install -q --python .venv-airflow-$*/bin/python -e ".[simulator]" --group dev "apache-airflow==$*"; \
 	else \
-	  .venv-airflow-$*/bin/python -m pip install -q -e ".[test]" "apache-airflow==$*"; \
+	  .venv-airflow-$*/bin/python -m pip install -q -e ".[simulator]" --group dev "apache-airflow==$*"; \
 	fi
 	touch $@
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator
+from tests.airflow_helpers import dag_bag
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[1] / "example_dags"
 
@@ -25,12 +26,7 @@ pytestmark = pytest.mark.airflow
 
 
 def test_example_dags_import_without_errors(airflow_db: Path) -> None:
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 3.1
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    bag = dag_bag(str(EXAMPLE_DAGS))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) >= EXAMPLE_DAG_IDS
 

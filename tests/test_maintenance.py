@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG, Param, task
 
-from airflow_provider_fivetran_update._compat import AirflowSkipException
+from airflow_provider_fivetran_update._compat import DAG, AirflowSkipException, Param, task
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.maintenance import fivetran_maintenance_window, parse_connection_ids
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import all_xcoms, run_dag, task_states, unique_dag_id, xcom
 
 pytestmark = pytest.mark.airflow
 
@@ -72,15 +71,7 @@ def _dag(name: str, build: Callable[[], None], **dag_kwargs: Any) -> DAG:
 
 
 def _all_xcom_text(dag_run: Any) -> str:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.scalars(
-            select(XComModel).where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
-        ).all()
-        return json.dumps([XComModel.deserialize_value(row) for row in rows], default=str)
+    return json.dumps(all_xcoms(dag_run), default=str)
 
 
 # -- without running ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from airflow_provider_fivetran_update._compat import DAG
 from airflow_provider_fivetran_update.operators.fivetran import (
     CHANGES_KEY,
     FivetranUpdateConnectionOperator,
@@ -235,7 +236,6 @@ def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranS
 
 
 def _dag(name: str) -> Any:
-    from airflow.sdk import DAG
 
     return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG
 
+from airflow_provider_fivetran_update._compat import DAG, TaskDeferred
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.operators.fivetran import (
@@ -29,12 +29,7 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnectionStateSensor
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
-from tests.airflow_helpers import run_dag, unique_dag_id, xcom
-
-try:
-    from airflow.sdk.exceptions import TaskDeferred
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
+from tests.airflow_helpers import reschedule_count, run_dag, unique_dag_id, xcom
 
 pytestmark = pytest.mark.airflow
 
@@ -70,17 +65,7 @@ def _ti(dag_run: Any, task_id: str) -> Any:
 
 
 def _reschedule_count(ti: Any) -> int:
-    from airflow.models.taskreschedule import TaskReschedule
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
-
-    with create_session() as session:
-        return int(
-            session.scalar(
-                select(func.count()).select_from(TaskReschedule).where(TaskReschedule.ti_id == ti.id)
-            )
-            or 0
-        )
+    return reschedule_count(ti)
 
 
 def _sensor_dag(name: str, **sensor_kwargs: Any) -> DAG:

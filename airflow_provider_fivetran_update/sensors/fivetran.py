@@ -6,11 +6,11 @@ import time
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
 from airflow_provider_fivetran_update._compat import (
     AirflowFailException,
     AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
     conf,
 )
 from airflow_provider_fivetran_update.exceptions import FivetranError
@@ -29,7 +29,7 @@ from airflow_provider_fivetran_update.states import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_fivetran_update._compat import Context
 
 __all__ = ["FivetranConnectionStateSensor"]
 
