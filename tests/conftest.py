@@ -40,5 +40,13 @@ def airflow_db() -> Iterator[Path]:
     yield Path(_AIRFLOW_HOME)
 
 
+@pytest.fixture(autouse=True)
+def _forget_secrets_after_each_test() -> Iterator[None]:
+    from tests.airflow_helpers import forgetting_secrets
+
+    with forgetting_secrets():
+        yield
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)

@@ -21,7 +21,7 @@ from airflow_provider_fivetran_update._compat import DAG, AirflowSkipException, 
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.maintenance import fivetran_maintenance_window, parse_connection_ids
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import all_xcoms, run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import FAILED_WORK_RUN_STATE, all_xcoms, run_dag, task_states, unique_dag_id, xcom
 
 pytestmark = pytest.mark.airflow
 
@@ -160,7 +160,7 @@ def test_failed_work_restores_and_fails_the_run_already_paused_untouched(sim: Fi
 
     dag_run = run_dag(_dag("work_fails", build))
 
-    assert dag_run.state == "failed"
+    assert dag_run.state == FAILED_WORK_RUN_STATE
     states = task_states(dag_run)
     assert states[(f"{G}.work", -1)] == "failed"
     assert states[(f"{G}.restore", 0)] == states[(f"{G}.restore", 1)] == "success"
