@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from airflow_provider_fivetran_update._compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
+from airflow_provider_fivetran_update._compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_VERSION
 
 _dag_counter = itertools.count()
 
@@ -33,6 +33,16 @@ def dag_bag(dag_folder: str | None = None, **kwargs: Any) -> Any:
     return DagBag(dag_folder=dag_folder, **kwargs)
 
 
+def cli_json(stdout: str) -> Any:
+    """The JSON an ``airflow ... -o json`` command printed (Airflow 3.0 logs INFO lines before it)."""
+    import json
+
+    for line in stdout.splitlines():
+        if line.startswith(("[{", "{", "[]")):
+            return json.loads(line)
+    return json.loads(stdout)
+
+
 def serialize_dag(dag: Any) -> None:
     """Write ``dag`` to the metadata DB, as the DAG processor would."""
     if not AIRFLOW_V_3_0_PLUS:
@@ -41,16 +51,19 @@ def serialize_dag(dag: Any) -> None:
         dag.sync_to_db()
         SerializedDagModel.write_dag(dag)
         return
-    if AIRFLOW_V_3_2_PLUS:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    else:  # Airflow 3.0 and 3.1
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef,attr-defined]
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
     DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-    bag = DagBag(collect_dags=False)
+    bag = dag_bag(collect_dags=False)
     bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    if AIRFLOW_VERSION >= (3, 1):
+        if AIRFLOW_V_3_2_PLUS:
+            from airflow.dag_processing.dagbag import sync_bag_to_db
+        else:
+            from airflow.models.dagbag import sync_bag_to_db  # type: ignore[attr-defined,no-redef]
+        sync_bag_to_db(bag, "dags-folder", None)
+    else:  # Airflow 3.0
+        bag.sync_to_db("dags-folder", None)
 
 
 def run_dag(dag: Any, **test_kwargs: Any) -> Any:

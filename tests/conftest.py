@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# The simulator's fixtures, as a user's project opts in to them (docs/testing-your-dags.md).
+pytest_plugins = ["airflow_provider_fivetran_update.testing.pytest_plugin"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 
@@ -38,6 +41,19 @@ def airflow_db() -> Iterator[Path]:
         env=os.environ.copy(),
     )
     yield Path(_AIRFLOW_HOME)
+
+
+# Modules whose tests depend on the Airflow version without running a DAG (connection reads from
+# the hook and the triggers): `make test-compat` runs them, with the `airflow` tests, on the
+# releases between the lowest supported one and the latest.
+_COMPAT_MODULES = frozenset({"test_hook.py", "test_trigger.py", "test_trigger_batching.py"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in _COMPAT_MODULES:
+            item.add_marker(pytest.mark.compat)
 
 
 @pytest.fixture(autouse=True)

@@ -97,7 +97,7 @@ def _snapshot(sim: FivetranSimulator, connection_ids: Sequence[str]) -> dict[str
 
 def _table(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]) -> str:
     """Each connection's state before and after the run; a ``*`` marks a value the run changed."""
-    header = ["connection", "", *COLUMNS]
+    header = ["connection", "state", *COLUMNS]
     lines = [header]
     for connection_id in before:
         old, new = before[connection_id], after[connection_id]
@@ -147,13 +147,13 @@ def _last_run_state(home: Path, dag_id: str) -> str:
     return str(row[0]) if row else "missing"
 
 
-def _run_dag(run: DemoRun, env: Mapping[str, str], home: Path) -> tuple[str, float, Path]:
+def _run_dag(run: DemoRun, env: Mapping[str, str], home: Path, number: int) -> tuple[str, float, Path]:
     command = [sys.executable, "-m", "airflow", "dags", "test", run.dag_id]
     if run.logical_date:
         command.append(run.logical_date)
     if run.conf:
         command += ["--conf", json.dumps(run.conf)]
-    log_path = home / f"{run.dag_id}.log"
+    log_path = home / f"{number}-{run.dag_id}.log"
     started = time.monotonic()
     with log_path.open("w") as log:
         subprocess.run(command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, check=False)
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"\n== {number}/{len(DEMO_RUNS)} {run.dag_id}{conf} ==")
                 if run.why:
                     print(f"Expected to end {run.expected_state}: {run.why}.")
-                state, elapsed, log_path = _run_dag(run, env, home)
+                state, elapsed, log_path = _run_dag(run, env, home, number)
                 after = _snapshot(sim, run.connection_ids)
                 calls = Counter(f"{r.method} {r.path.split('/')[2]}" for r in sim.requests)
                 print(_table(before, after))
