@@ -44,6 +44,41 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "DAG",
+    "AbstractOperator",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Connection",
+    "Context",
+    "Param",
+    "PokeReturnValue",
+    "TaskDeferred",
+    "TaskGroup",
+    "TaskInstanceKey",
+    "TriggerEvent",
+    "Variable",
+    "XCom",
+    "aget_airflow_connection",
+    "amask_secret",
+    "conf",
+    "mask_secret",
+    "task",
+]
+
+
 def _airflow_version() -> tuple[int, int]:
     from airflow import __version__
     from packaging.version import Version
@@ -59,34 +94,6 @@ AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= (3, 0)
 AIRFLOW_V_3_1_PLUS = AIRFLOW_VERSION >= (3, 1)
 AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= (3, 2)
 
-# Names the common.compat shims resolve (Task SDK first, then the Airflow 2 module).
-_FROM_COMMON_COMPAT = frozenset(
-    {
-        "DAG",
-        "AirflowException",
-        "AirflowFailException",
-        "AirflowNotFoundException",
-        "AirflowSensorTimeout",
-        "AirflowSkipException",
-        "BaseHook",
-        "BaseOperator",
-        "BaseOperatorLink",
-        "BaseSensorOperator",
-        "Connection",
-        "Context",
-        "Param",
-        "PokeReturnValue",
-        "TaskDeferred",
-        "TaskGroup",
-        "TaskInstanceKey",
-        "Variable",
-        "XCom",
-        "conf",
-        "mask_secret",
-        "task",
-    }
-)
-
 # Names common.compat has no shim for; the module is the same on every supported version.
 _FIXED_HOMES = {
     "BaseTrigger": "airflow.triggers.base",
@@ -99,6 +106,11 @@ _FIXED_HOMES = {
         else "airflow.models.abstractoperator"
     ),
 }
+
+
+# Every Airflow name not resolved above comes from the common.compat shims (Task SDK first, then
+# the Airflow 2 module); the names this module defines itself never reach __getattr__.
+_FROM_COMMON_COMPAT = frozenset(__all__) - _FIXED_HOMES.keys()
 
 
 def _resolve(name: str) -> Any:
@@ -139,38 +151,3 @@ async def aget_airflow_connection(conn_id: str) -> Connection:
     from airflow.providers.common.compat.connection import get_async_connection
 
     return await get_async_connection(conn_id)
-
-
-__all__ = [
-    "AIRFLOW_VERSION",
-    "AIRFLOW_V_3_0_PLUS",
-    "AIRFLOW_V_3_1_PLUS",
-    "AIRFLOW_V_3_2_PLUS",
-    "DAG",
-    "AbstractOperator",
-    "AirflowException",
-    "AirflowFailException",
-    "AirflowNotFoundException",
-    "AirflowSensorTimeout",
-    "AirflowSkipException",
-    "BaseHook",
-    "BaseOperator",
-    "BaseOperatorLink",
-    "BaseSensorOperator",
-    "BaseTrigger",
-    "Connection",
-    "Context",
-    "Param",
-    "PokeReturnValue",
-    "TaskDeferred",
-    "TaskGroup",
-    "TaskInstanceKey",
-    "TriggerEvent",
-    "Variable",
-    "XCom",
-    "aget_airflow_connection",
-    "amask_secret",
-    "conf",
-    "mask_secret",
-    "task",
-]
