@@ -11,6 +11,7 @@ them. Type checkers, which run against Airflow 3.3, see the Task SDK names.
 from __future__ import annotations
 
 import importlib
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ __all__ = [
     "aget_airflow_connection",
     "amask_secret",
     "conf",
+    "first_reschedule_date",
     "mask_secret",
     "task",
 ]
@@ -126,6 +128,27 @@ def _resolve(name: str) -> Any:
 
 def __getattr__(name: str) -> Any:
     return _resolve(name)
+
+
+def first_reschedule_date(context: Context, retries: int) -> datetime | None:
+    """When a sensor in reschedule mode started its first try, as Airflow counts its timeout.
+
+    ``None`` on the first poke. Airflow 3 asks the task runner; Airflow 2.11 reads the task's
+    reschedule rows with the helper its own ``BaseSensorOperator.execute`` uses.
+    """
+    ti: Any = context["ti"]
+    if AIRFLOW_V_3_0_PLUS:
+        started: datetime | None = ti.get_first_reschedule_date(context)
+        return started
+    from airflow.sensors.base import _orig_start_date  # type: ignore[attr-defined]
+
+    return _orig_start_date(  # type: ignore[no-any-return]
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        map_index=ti.map_index,
+        try_number=(ti.max_tries or 0) - retries + 1,
+    )
 
 
 async def amask_secret(secret: str) -> None:

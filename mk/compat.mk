@@ -7,7 +7,8 @@
 COMPAT_FULL_VERSIONS ?= 2.11.2
 COMPAT_SUBSET_VERSIONS ?= 3.0.6 3.1.8 3.2.2
 COMPAT_AIRFLOW_VERSIONS := $(COMPAT_FULL_VERSIONS) $(COMPAT_SUBSET_VERSIONS)
-COMPAT_FULL_ARGS ?= -m "not browser" -q
+# The benchmarks (marker `bench`) compare with the astronomer provider on the latest Airflow only.
+COMPAT_FULL_ARGS ?= -m "not browser and not bench" -q
 # The maintenance window's scale test (hundreds of mapped task instances) is left to the full
 # runs: Airflow 3.0 and 3.1 start task instances under dag.test() too slowly for it.
 COMPAT_SUBSET_ARGS ?= -m "(airflow or compat) and not browser" -q \

@@ -11,6 +11,7 @@ from airflow_provider_fivetran_update._compat import (
     BaseSensorOperator,
     PokeReturnValue,
     conf,
+    first_reschedule_date,
 )
 from airflow_provider_fivetran_update.exceptions import FivetranError
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
@@ -156,7 +157,7 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         )
         # Fixed before the first poke and counted as Airflow counts the timeout (from the first
         # try in reschedule mode), so every read and a deferred wait end when the timeout does.
-        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        started = first_reschedule_date(context, self.retries or 0) if self.reschedule else None
         self._deadline = (started.timestamp() if started else time.time()) + self.timeout
         return super().execute(context)
 
