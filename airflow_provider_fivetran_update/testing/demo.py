@@ -186,7 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from airflow_provider_fivetran_update.testing import FivetranSimulator
     except ImportError as error:
-        print(f"The demo needs the simulator: {error}", file=sys.stderr)
+        print(
+            f"The demo needs the simulator's server ({error}): "
+            'pip install "airflow-provider-fivetran-update[simulator]"',
+            file=sys.stderr,
+        )
         return 2
 
     home = Path(tempfile.mkdtemp(prefix="fivetran-demo-airflow-"))

@@ -36,8 +36,8 @@ need("Provides-Extra: simulator" in meta, "no simulator extra")
 need("Provides-Extra: dev" not in meta and "Provides-Extra: test" not in meta, "developer tools in a user extra")
 need("Requires-Dist: apache-airflow<4,>=2.11.0" in meta or "Requires-Dist: apache-airflow>=2.11.0" in meta, "apache-airflow>=2.11.0 missing")
 sdist_names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
-for required in ("LICENSE", "NOTICE", "README.md", "CHANGELOG.md", "docs/connection.md", "example_dags"):
-    need(required in sdist_names, f"sdist lacks {required}")
+for required in ("LICENSE", "NOTICE", "README.md", "CHANGELOG.md", "docs/connection.md", "example_dags/"):
+    need(any(name == required or name.startswith(required) for name in sdist_names), f"sdist lacks {required}")
 if problems:
     sys.exit("package check failed: " + "; ".join(problems))
 print(f"wheel: {len(names)} files, no test code, LICENSE and NOTICE, {len(dags)} example DAGs; sdist complete")
