@@ -138,8 +138,9 @@ def first_reschedule_date(context: Context, retries: int) -> datetime | None:
     """
     ti: Any = context["ti"]
     if AIRFLOW_V_3_0_PLUS:
-        started: datetime | None = ti.get_first_reschedule_date(context)
-        return started
+        started: datetime | str | None = ti.get_first_reschedule_date(context)
+        # Airflow 3.0 hands on the API's ISO text.
+        return datetime.fromisoformat(started) if isinstance(started, str) else started
     from airflow.sensors.base import _orig_start_date  # type: ignore[attr-defined]
 
     return _orig_start_date(  # type: ignore[no-any-return]

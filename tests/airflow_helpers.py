@@ -19,6 +19,7 @@ from airflow_provider_fivetran_update._compat import (
     AIRFLOW_V_3_0_PLUS,
     AIRFLOW_V_3_1_PLUS,
     AIRFLOW_V_3_2_PLUS,
+    AIRFLOW_VERSION,
 )
 
 _dag_counter = itertools.count()
@@ -36,6 +37,22 @@ def dag_bag(dag_folder: str | None = None, **kwargs: Any) -> Any:
     else:  # Airflow 2.11 to 3.1
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     return DagBag(dag_folder=dag_folder, **kwargs)
+
+
+def hide_task_runner_debug_logs() -> None:
+    """On Airflow 3.0, keep the in-process task runner's structlog output at INFO and above.
+
+    Airflow 3.0's ``dag.test()`` leaves structlog unconfigured, so every debug message of its task
+    runner is printed, among them the ``MaskSecret`` request (with the value) that Airflow sends
+    when it reads a connection. Later releases print INFO and above, as a real worker does.
+    """
+    if AIRFLOW_VERSION[:2] != (3, 0):
+        return
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
 
 
 def without_masker_requests(output: str) -> str:

@@ -31,6 +31,13 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.pop("AIRFLOW_CONN_FIVETRAN_DEFAULT", None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _airflow_log_levels() -> None:
+    from tests.airflow_helpers import hide_task_runner_debug_logs
+
+    hide_task_runner_debug_logs()
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Iterator[Path]:
     """Migrate the SQLite metadata DB of the test AIRFLOW_HOME once per session."""
