@@ -112,7 +112,8 @@ def _table(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     rendered = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in lines
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in lines
     ]
     rendered.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(rendered)
@@ -200,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sim.seed_demo()
             env = _airflow_env(home, dags_folder, sim)
             print(f"Fivetran simulator at {sim.url}; AIRFLOW_HOME={home}")
+            print(
+                "Each run below shows its connections before and after it (* marks a value the run "
+                "changed), the PATCH requests it sent and how many API requests it made."
+            )
             print("Migrating the Airflow metadata database (SQLite) ...", flush=True)
             subprocess.run(
                 [sys.executable, "-m", "airflow", "db", "migrate"],
