@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_fivetran_update._compat import AirflowFailException, BaseOperator, TaskGroup, conf
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
+from airflow_provider_fivetran_update.ids import check_connection_id
 
 if TYPE_CHECKING:
     from airflow_provider_fivetran_update._compat import AbstractOperator, Context
@@ -118,6 +119,7 @@ def parse_connection_ids(value: Any) -> list[str]:
             raise FivetranValidationError(
                 "connection_ids", f"{item!r} is not a Fivetran connection id (a non-empty string)."
             )
+        check_connection_id(item.strip(), "connection_ids")
         if item.strip() not in ids:
             ids.append(item.strip())
     if not ids:
