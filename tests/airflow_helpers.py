@@ -192,6 +192,12 @@ def rendered_fields(dag_run: Any, task_id: str, map_index: int = -1) -> dict[str
         return dict(row.rendered_fields)
 
 
+# Airflow 3's task runner stores each extra link's URL in XCom when a task ends; Airflow 2 does not.
+LINKS_IN_XCOM = AIRFLOW_V_3_0_PLUS
+# Airflow 2's dag.test() runs a deferred task's trigger in line, without a trigger row or next_kwargs.
+DAG_TEST_STORES_TRIGGERS = AIRFLOW_V_3_0_PLUS
+
+
 def extra_link_url(dag_run: Any, task_id: str, link: Any) -> Any:
     """The URL the UI shows for ``link`` on the task instance.
 
