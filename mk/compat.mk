@@ -15,9 +15,11 @@ COMPAT_SUBSET_ARGS ?= -m "(airflow or compat) and not browser" -q \
   --deselect tests/test_maintenance.py::test_hundreds_of_ids_from_a_template_with_exact_request_counts
 
 # Pins a release needs beside it, as Airflow's own constraints file for it has them: Airflow 3.0.6
-# allows any fastapi>=0.115, and the newest ones refuse the Task SDK's in-process API calls
-# (`airflow dags test`: "Input should be a valid dictionary").
+# and 3.2.2 allow any newer fastapi, and the newest ones refuse the Task SDK's in-process API
+# calls (`airflow dags test`: "Input should be a valid dictionary"); 3.2.2's execution API also
+# fails with svcs 26 ("'State' object has no attribute 'svcs_registry'"). 3.1 and 3.3 need none.
 COMPAT_PINS_3.0.6 ?= "fastapi==0.116.1"
+COMPAT_PINS_3.2.2 ?= "fastapi==0.136.3" "svcs==25.1.0"
 
 .PHONY: test-compat compat-venvs
 
