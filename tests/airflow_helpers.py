@@ -40,11 +40,12 @@ def dag_bag(dag_folder: str | None = None, **kwargs: Any) -> Any:
 
 
 def hide_task_runner_debug_logs() -> None:
-    """On Airflow 3.0, keep the in-process task runner's structlog output at INFO and above.
+    """On Airflow 3.0, print the in-process task runner's logs as later releases do.
 
     Airflow 3.0's ``dag.test()`` leaves structlog unconfigured, so every debug message of its task
     runner is printed, among them the ``MaskSecret`` request (with the value) that Airflow sends
-    when it reads a connection. Later releases print INFO and above, as a real worker does.
+    when it reads a connection, and exceptions come as rich tracebacks that wrap their message.
+    Later releases print INFO and above, with plain tracebacks, as a real worker does.
     """
     if AIRFLOW_VERSION[:2] != (3, 0):
         return
@@ -52,7 +53,17 @@ def hide_task_runner_debug_logs() -> None:
 
     import structlog
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.StackInfoRenderer(),
+            structlog.dev.set_exc_info,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
 
 
 def without_masker_requests(output: str) -> str:
