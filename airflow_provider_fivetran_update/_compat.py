@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.sdk import (
         DAG,
         BaseHook,
@@ -64,6 +65,7 @@ __all__ = [
     "BaseTrigger",
     "Connection",
     "Context",
+    "EmptyOperator",
     "Param",
     "PokeReturnValue",
     "TaskDeferred",
@@ -77,6 +79,7 @@ __all__ = [
     "conf",
     "first_reschedule_date",
     "mask_secret",
+    "stored_xcom_value",
     "task",
 ]
 
@@ -99,6 +102,10 @@ AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= (3, 2)
 # Names common.compat has no shim for; the module is the same on every supported version.
 _FIXED_HOMES = {
     "BaseTrigger": "airflow.triggers.base",
+    # The standard provider comes with Airflow 3; Airflow 2 has the operator in core.
+    "EmptyOperator": (
+        "airflow.providers.standard.operators.empty" if AIRFLOW_V_3_0_PLUS else "airflow.operators.empty"
+    ),
     "TriggerEvent": "airflow.triggers.base",
     # Airflow 2 has no abstract operator in the SDK: both operators and mapped operators derive
     # from airflow.models.abstractoperator there.
@@ -150,6 +157,31 @@ def first_reschedule_date(context: Context, retries: int) -> datetime | None:
         map_index=ti.map_index,
         try_number=(ti.max_tries or 0) - retries + 1,
     )
+
+
+def stored_xcom_value(*, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    """An unmapped task's XCom value read from the metadata database, outside a task; or ``None``."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.xcom import XComModel as model
+    else:
+        from airflow.models.xcom import BaseXCom as model  # type: ignore[no-redef]
+    with create_session() as session:
+        row = session.scalars(
+            select(model).where(
+                model.dag_id == dag_id,
+                model.run_id == run_id,
+                model.task_id == task_id,
+                model.key == key,
+                model.map_index == -1,
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        # Airflow 2's model deserializes the value when it loads the row.
+        return model.deserialize_value(row) if AIRFLOW_V_3_0_PLUS else row.value
 
 
 async def amask_secret(secret: str) -> None:

@@ -245,13 +245,23 @@ class SimulatorApp:
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
     ) -> None:
+        applied: list[Message] = []
+        if fault.after_apply:
+
+            async def keep(message: Message) -> None:
+                applied.append(message)
+
+            await self._answer(scope, receive, keep, headers, extra_headers)
         if fault.delay and not await _wait_unless_disconnected(raw_receive, fault.delay):
-            return  # the client gave up (read timeout): nothing is answered and nothing changes
+            return  # the client gave up (read timeout): nothing is answered
         if fault.drop:
             await self._drop(scope, raw_receive)
             return
         if fault.answers_normally:
-            await self._answer(scope, receive, send, headers, extra_headers)
+            if not applied:
+                await self._answer(scope, receive, send, headers, extra_headers)
+            for message in applied:
+                await send(message)
             return
         peek = self._sim.rate_limiter.check(self._sim.state.now(), consume=False)
         if peek is not None:

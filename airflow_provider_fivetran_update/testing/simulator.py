@@ -380,11 +380,13 @@ class FivetranSimulator:
         malformed: bool = False,
         path: str | None = None,
         method: str | None = None,
+        after_apply: bool = False,
     ) -> None:
         """Make the next ``n`` matching ``/v1`` requests fail; see :class:`~.faults.Fault`.
 
         Faulted requests are recorded and change nothing, except a pure ``delay`` (a slow API),
-        which answers normally afterwards if the client is still waiting.
+        which answers normally afterwards if the client is still waiting, and ``after_apply``
+        faults, which carry the request out before spoiling its answer.
         """
         self.faults.add(
             Fault(
@@ -396,6 +398,7 @@ class FivetranSimulator:
                 malformed=malformed,
                 path=path,
                 method=method.upper() if method else None,
+                after_apply=after_apply,
             ),
             n,
         )
