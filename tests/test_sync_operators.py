@@ -412,16 +412,9 @@ def test_invalid_rendered_scope_fails_before_any_request(sim: FivetranSimulator)
 
 
 def _reschedules(dag_run: Any, task_id: str) -> int:
-    from airflow.models.taskreschedule import TaskReschedule
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
+    from tests.airflow_helpers import reschedule_count
 
-    ti = _tis(dag_run)[task_id]
-    with create_session() as session:
-        count = session.scalar(
-            select(func.count()).select_from(TaskReschedule).where(TaskReschedule.ti_id == ti.id)
-        )
-        return int(count or 0)
+    return reschedule_count(_tis(dag_run)[task_id])
 
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
