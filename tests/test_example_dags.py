@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import FAILED_WORK_RUN_STATE, dag_bag, without_masker_requests
+from tests.airflow_helpers import dag_bag, without_masker_requests
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[1] / "example_dags"
 
@@ -92,7 +92,7 @@ def test_maintenance_failure_still_restores_and_fails_the_run(
     state = _dags_test(
         airflow_db, demo_sim, "example_fivetran_maintenance", "--conf", '{"fail_maintenance": true}'
     )
-    assert state == FAILED_WORK_RUN_STATE
+    assert state == "failed"
     _assert_maintenance_requests(demo_sim)
 
 

@@ -25,7 +25,7 @@ from airflow_provider_fivetran_update.maintenance import (
     parse_connection_ids,
 )
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import FAILED_WORK_RUN_STATE, all_xcoms, run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import all_xcoms, run_dag, task_states, unique_dag_id, xcom
 
 pytestmark = pytest.mark.airflow
 
@@ -216,7 +216,7 @@ def test_failed_work_restores_and_fails_the_run_already_paused_untouched(sim: Fi
 
     dag_run = run_dag(_dag("work_fails", build))
 
-    assert dag_run.state == FAILED_WORK_RUN_STATE
+    assert dag_run.state == "failed"
     states = task_states(dag_run)
     assert states[(f"{G}.work", -1)] == "failed"
     assert states[(f"{G}.restore", 0)] == states[(f"{G}.restore", 1)] == "success"
@@ -502,7 +502,7 @@ def test_a_failed_restore_fails_the_run_and_the_run_callback_resumes(
 
 
 def test_the_serialized_dag_fails_the_run_for_a_failed_restore_and_keeps_the_work_as_judge() -> None:
-    from airflow.serialization.serialized_objects import DagSerialization
+    from tests.airflow_helpers import serialized_copy
 
     def build() -> None:
         @task
@@ -511,7 +511,7 @@ def test_the_serialized_dag_fails_the_run_for_a_failed_restore_and_keeps_the_wor
         with fivetran_maintenance_window(["a"]):
             work()
 
-    stored = DagSerialization.from_dict(DagSerialization.to_dict(_dag("serialized", build)))
+    stored = serialized_copy(_dag("serialized", build))
     restore, restored = stored.task_dict[f"{G}.restore"], stored.task_dict[f"{G}.restored"]
     assert restore.is_teardown and not restore.on_failure_fail_dagrun  # the work judges the run ...
     assert not restored.is_teardown and restored.upstream_task_ids == {f"{G}.restore"}  # ... and this

@@ -12,6 +12,7 @@ from airflow_provider_fivetran_update._compat import (
     BaseSensorOperator,
     PokeReturnValue,
     conf,
+    first_reschedule_date,
 )
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.exceptions import FivetranError
@@ -144,7 +145,7 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
         )
         # Counted as Airflow counts the timeout (from the first try in reschedule mode), so every
         # read and a deferred wait end when the timeout does.
-        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        started = first_reschedule_date(context, self.retries or 0) if self.reschedule else None
         self._deadline = (started.timestamp() if started else time.time()) + self.timeout
         return super().execute(context)
 

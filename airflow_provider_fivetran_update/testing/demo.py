@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_fivetran_update._compat import AIRFLOW_V_3_1_PLUS
-
 if TYPE_CHECKING:
     from airflow_provider_fivetran_update.testing import FivetranSimulator
 
@@ -59,11 +57,8 @@ DEMO_RUNS = (
         "example_fivetran_maintenance",
         ("warehouse_orders", "crm_salesforce", "ads_manual"),
         conf={"fail_maintenance": True},
-        # `dags test` on Airflow 2.11 and 3.0 judges the run by the restore teardown's own state
-        # (a scheduler judges it by the work on every version).
-        expected_state="failed" if AIRFLOW_V_3_1_PLUS else "success",
-        why="the work inside the window fails on purpose; the window still restores the connections"
-        + ("" if AIRFLOW_V_3_1_PLUS else " (this Airflow's `dags test` judges the run by the restore)"),
+        expected_state="failed",
+        why="the work inside the window fails on purpose; the window still restores the connections",
     ),
     DemoRun(
         "example_fivetran_sync_frequency",
