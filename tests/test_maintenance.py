@@ -177,7 +177,10 @@ def test_failed_work_restores_and_fails_the_run_already_paused_untouched(sim: Fi
     assert running["paused"] is False and running["status"]["sync_state"] == "scheduled"
     assert paused["paused"] is True
     # The minimum: one GET each, and PATCHes only for the connection that was running.
-    assert _patches(sim, "pg_running") == [{"paused": True}, {"paused": False}]
+    assert _patches(sim, "pg_running") == [
+        {"paused": True, "run_setup_tests": False},
+        {"paused": False, "run_setup_tests": False},
+    ]
     assert _count(sim, "GET", "pg_running") == _count(sim, "GET", "pg_paused") == 1
     assert _count(sim, "PATCH", "pg_paused") == 0
     assert xcom(dag_run, f"{G}.record") == [
@@ -203,7 +206,10 @@ def test_skipped_work_still_restores(sim: FivetranSimulator) -> None:
 
     assert dag_run.state == "success"
     assert task_states(dag_run)[(f"{G}.work", -1)] == "skipped"
-    assert _patches(sim, "pg_a") == [{"paused": True}, {"paused": False}]
+    assert _patches(sim, "pg_a") == [
+        {"paused": True, "run_setup_tests": False},
+        {"paused": False, "run_setup_tests": False},
+    ]
     assert sim.connection("pg_a")["paused"] is False
 
 
@@ -297,6 +303,10 @@ def test_a_retried_pause_keeps_the_recorded_state(sim: FivetranSimulator) -> Non
     assert xcom(dag_run, f"{G}.record")[0]["paused"] is False
     # The second try paused again (the connection was already paused by the first) and the restore
     # still unpaused it, because the record was read once, before anything was paused.
-    assert _patches(sim, "pg_a") == [{"paused": True}, {"paused": True}, {"paused": False}]
+    assert _patches(sim, "pg_a") == [
+        {"paused": True, "run_setup_tests": False},
+        {"paused": True, "run_setup_tests": False},
+        {"paused": False, "run_setup_tests": False},
+    ]
     assert _count(sim, "GET", "pg_a") == 1
     assert sim.connection("pg_a")["paused"] is False

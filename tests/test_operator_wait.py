@@ -372,7 +372,7 @@ def test_deferred_resync_success_failure_and_state(
     assert ok["status"]["sync_state"] == "scheduled"
     assert ok["succeeded_at"] and ok["succeeded_at"] != before
     assert ok["config"]["password"] == SECRET_MASK
-    assert _patches(sim, "resync_ok") == [{"is_historical_sync": True}]
+    assert _patches(sim, "resync_ok") == [{"is_historical_sync": True, "run_setup_tests": False}]
     # A failed historical sync fails at once (no retry), with Fivetran's status task in the error.
     [bad] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "bad"]
     assert bad.try_number == 1
@@ -458,7 +458,7 @@ def test_worker_waits_between_polls_timeout_and_retry_without_resending(
         assert tis["stuck"].try_number == 1
         assert _count(sim, "PATCH", "stuck") == 1
         assert tis["retried"].try_number == 2
-        assert _patches(sim, "retried") == [{"is_historical_sync": True}]
+        assert _patches(sim, "retried") == [{"is_historical_sync": True, "run_setup_tests": False}]
         assert xcom(dag_run, "retried")["succeeded_at"] is not None
         logs = caplog.text + "".join(capfd.readouterr())
         assert "Timed out after 1 s waiting" in logs
