@@ -24,13 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_provider_fivetran_update.exceptions import FivetranValidationError
-from airflow_provider_fivetran_update.fields import build_update_payload
 from airflow_provider_fivetran_update.testing.faults import (
     DEFAULT_ERROR_CODES,
     Fault,
     RecordedRequest,
 )
+from airflow_provider_fivetran_update.testing.fivetran_rules import check_update_body, update_payload
 from airflow_provider_fivetran_update.testing.state import (
     ConnectionNotFoundError,
     InvalidCursorError,
@@ -52,6 +51,11 @@ JSON_TYPE = "application/json"
 # A truncated success body: what a proxy cutting an answer short leaves behind.
 MALFORMED_BODY = b'{"code": "Success", "message": "Operation performed.", "data": {"id": '
 _DROP_GRACE_SECONDS = 1.0
+# The OpenAPI names Google Sheets as a connector type without table-level re-sync.
+NO_TABLE_RESYNC_SERVICES = frozenset({"google_sheets"})
+# What the API produces (Accept) and consumes (Content-Type); Fivetran's OpenAPI declares only JSON.
+_ACCEPTABLE = frozenset({"*/*", "application/*", JSON_TYPE})
+_BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
 
 
 def _body(payload: Any) -> bytes:
@@ -182,9 +186,11 @@ class SimulatorApp:
         replay = _replay(body, receive)
         try:
             if fault is None:
-                await self._answer(scope, replay, send_with_headers, headers, extra_headers)
+                await self._answer(scope, replay, send_with_headers, headers, extra_headers, body)
             else:
-                await self._fault(fault, scope, receive, replay, send_with_headers, headers, extra_headers)
+                await self._fault(
+                    fault, scope, receive, replay, send_with_headers, headers, extra_headers, body
+                )
         finally:
             record(None)  # nothing was answered: a dropped connection, or the client hung up
 
@@ -195,6 +201,7 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
+        body: bytes,
     ) -> None:
         sim = self._sim
         now = sim.state.now()
@@ -222,6 +229,10 @@ class SimulatorApp:
                 )
                 await limited(scope, receive, send)
                 return
+        refused = _negotiate(scope["method"], headers, body)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         await self._api(scope, receive, send)
 
     async def _fault(
@@ -233,6 +244,7 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
+        body: bytes,
     ) -> None:
         if fault.delay and not await _wait_unless_disconnected(raw_receive, fault.delay):
             return  # the client gave up (read timeout): nothing is answered and nothing changes
@@ -240,7 +252,7 @@ class SimulatorApp:
             await self._drop(scope, raw_receive)
             return
         if fault.answers_normally:
-            await self._answer(scope, receive, send, headers, extra_headers)
+            await self._answer(scope, receive, send, headers, extra_headers, body)
             return
         peek = self._sim.rate_limiter.check(self._sim.state.now(), consume=False)
         if peek is not None:
@@ -289,15 +301,21 @@ class SimulatorApp:
     # -- the Fivetran API ----------------------------------------------------------------------------
 
     def _api_routes(self) -> list[BaseRoute]:
-        prefixes = ["/v1/connections"]
+        names = ["connections"]
         if self._sim.legacy_connectors_path:
-            prefixes.append("/v1/connectors")
+            names.append("connectors")
         routes: list[BaseRoute] = [Route("/v1/account/info", self.account_info, methods=["GET"])]
-        for prefix in prefixes:
+        for name in names:
+            prefix = f"/v1/{name}"
+            one = prefix + "/{connection_id}"
             routes += [
                 Route(prefix, self.list_connections, methods=["GET"]),
-                Route(prefix + "/{connection_id}", self.connection_details, methods=["GET", "PATCH"]),
-                Route(prefix + "/{connection_id}/sync", self.sync_connection, methods=["POST"]),
+                Route("/v1/groups/{group_id}/" + name, self.list_group_connections, methods=["GET"]),
+                Route(one, self.connection_details, methods=["GET", "PATCH"]),
+                Route(one + "/sync", self.sync_connection, methods=["POST"]),
+                Route(one + "/test", self.test_connection, methods=["POST"]),
+                Route(one + "/resync", self.resync_connection, methods=["POST"]),
+                Route(one + "/schemas/tables/resync", self.resync_tables, methods=["POST"]),
             ]
         if self._sim.legacy_connectors_path:
             # The pre-2024 providers start a sync with POST /v1/connectors/{id}/force.
@@ -318,6 +336,18 @@ class SimulatorApp:
 
     async def list_connections(self, request: Request) -> Response:
         """``GET /v1/connections``: cursor pagination, optional ``group_id`` and ``schema`` filters."""
+        return self._page(
+            request, request.query_params.get("group_id"), "Connections list retrieved successfully"
+        )
+
+    async def list_group_connections(self, request: Request) -> Response:
+        """``GET /v1/groups/{id}/connections``: the list of one group, paginated the same way."""
+        group_id = request.path_params["group_id"]
+        if not self._sim.state.group_exists(group_id):
+            return error_response(404, "NotFound_Group", f"Group with id '{group_id}' doesn't exist")
+        return self._page(request, group_id, "Group connections retrieved successfully")
+
+    def _page(self, request: Request, group_id: str | None, message: str) -> Response:
         raw_limit = request.query_params.get("limit", "100")
         try:
             limit = int(raw_limit)
@@ -331,7 +361,7 @@ class SimulatorApp:
             items, next_cursor = self._sim.state.page(
                 limit=limit,
                 cursor=request.query_params.get("cursor") or None,
-                group_id=request.query_params.get("group_id"),
+                group_id=group_id,
                 schema=request.query_params.get("schema"),
             )
         except InvalidCursorError as exc:
@@ -339,7 +369,7 @@ class SimulatorApp:
         data: dict[str, Any] = {"items": items}
         if next_cursor is not None:
             data["next_cursor"] = next_cursor
-        return success_response("Connections list retrieved successfully", data)
+        return success_response(message, data)
 
     async def connection_details(self, request: Request) -> Response:
         """``/v1/connections/{id}``: ``GET`` reads it, ``PATCH`` updates it."""
@@ -364,19 +394,48 @@ class SimulatorApp:
         body = await _json_object(request, required=True)
         if isinstance(body, Response):
             return body
-        try:
-            payload = build_update_payload(body, coerce=False)
-        except FivetranValidationError as exc:
-            return error_response(400, "InvalidInput", str(exc))
+        problems = check_update_body(body)
+        if problems:
+            return error_response(400, "InvalidInput", " ".join(problems))
+        payload = update_payload(body)
+        if payload.get("run_setup_tests") is not False:
+            refused = self._setup_test_slot()
+            if refused is not None:
+                return refused
         try:
             data, tests_ran = state.update(connection_id, payload)
-            if tests_ran and self._sim.setup_tests_seconds > 0:
-                # Fivetran runs the setup tests inside the PATCH call, so the answer is slow.
-                await asyncio.sleep(self._sim.setup_tests_seconds)
+            if tests_ran:
+                if not await self._setup_tests_take_time(request):
+                    return NO_ANSWER
                 data = state.view(connection_id)
         except ConnectionNotFoundError as exc:
             return not_found(exc)
         return success_response("Connection has been updated", data)
+
+    def _setup_test_slot(self) -> Response | None:
+        """``None`` if the account may run setup tests now, else the 429 answer (nothing is counted)."""
+        limiter = self._sim.setup_test_limiter
+        retry_after = limiter.acquire(self._sim.state.now())
+        if retry_after is None:
+            return None
+        limits = ", ".join(f"{runs} per {seconds:g} s" for runs, seconds in limiter.windows)
+        return error_response(
+            429,
+            "TooManyRequests",
+            f"Too many setup tests: the account's setup-test limit ({limits}) is reached."
+            f" Retry after {retry_after} seconds; an update that needs no setup tests can send"
+            " run_setup_tests: false.",
+            {"Retry-After": str(retry_after)},
+        )
+
+    async def _setup_tests_take_time(self, request: Request) -> bool:
+        """Wait while the setup tests run; False if the client gave up waiting for the answer.
+
+        Fivetran runs the setup tests inside the call, so the answer comes once they are done. The
+        change itself is already made: a client that times out has only missed the answer.
+        """
+        seconds = self._sim.setup_tests_seconds
+        return seconds <= 0 or await _wait_unless_disconnected(request.receive, seconds)
 
     async def sync_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/sync`` with an optional ``{"force": bool}`` body."""
@@ -390,6 +449,95 @@ class SimulatorApp:
         if not isinstance(force, bool):
             return error_response(400, "InvalidInput", f"force must be a boolean, got {force!r}.")
         return self._trigger(connection_id, force=force)
+
+    async def test_connection(self, request: Request) -> Response:
+        """``POST /v1/connections/{id}/test``: run the setup tests; the body (``{}`` at least) is required."""
+        connection_id = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        problems = [
+            f"{name} must be a boolean, got {body[name]!r}."
+            for name in ("trust_certificates", "trust_fingerprints")
+            if name in body and not isinstance(body[name], bool)
+        ]
+        if problems:
+            return error_response(400, "InvalidInput", " ".join(problems))
+        refused = self._setup_test_slot()
+        if refused is not None:
+            return refused
+        try:
+            self._sim.state.run_setup_tests(connection_id)
+            if not await self._setup_tests_take_time(request):
+                return NO_ANSWER
+            data = self._sim.state.view(connection_id)
+        except ConnectionNotFoundError as exc:
+            return not_found(exc)
+        return success_response("Setup tests have been completed", data)
+
+    async def resync_connection(self, request: Request) -> Response:
+        """``POST /v1/connections/{id}/resync``: everything, or ``{"scope": {schema: [table, ...]}}``."""
+        connection_id = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=False)
+        if isinstance(body, Response):
+            return body
+        scope = body.get("scope")
+        if scope is not None:
+            checked = self._table_scope(connection_id, scope, "scope")
+            if isinstance(checked, Response):
+                return checked
+            scope = checked
+        return self._resync(
+            connection_id,
+            scope,
+            f"Sync has been successfully triggered for connection with id '{connection_id}'",
+        )
+
+    async def resync_tables(self, request: Request) -> Response:
+        """``POST /v1/connections/{id}/schemas/tables/resync``: body ``{schema: [table, ...]}``."""
+        connection_id = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        scope = self._table_scope(connection_id, body, "The request body")
+        if isinstance(scope, Response):
+            return scope
+        return self._resync(connection_id, scope, "Re-sync has been triggered successfully")
+
+    def _table_scope(self, connection_id: str, scope: Any, name: str) -> dict[str, list[str]] | Response:
+        """A re-sync scope checked as Fivetran documents it, or the 400 answer."""
+        shape = f"{name} must map each schema name to a non-empty list of table names"
+        if not isinstance(scope, dict) or not scope:
+            return error_response(400, "InvalidInput", f"{shape}; got {scope!r}.")
+        for schema, tables in scope.items():
+            if (
+                not isinstance(tables, list)
+                or not tables
+                or not all(isinstance(table, str) and table for table in tables)
+            ):
+                return error_response(400, "InvalidInput", f"{shape}; schema {schema!r} has {tables!r}.")
+        service = self._sim.state.view(connection_id)["service"]
+        if service in NO_TABLE_RESYNC_SERVICES:
+            return error_response(
+                400,
+                "InvalidInput",
+                f"Connection '{connection_id}' ({service}) does not support table-level re-sync;"
+                " re-sync the whole connection instead (no scope).",
+            )
+        return scope
+
+    def _resync(self, connection_id: str, scope: dict[str, list[str]] | None, message: str) -> Response:
+        try:
+            self._sim.state.resync(connection_id, scope)
+        except ConnectionNotFoundError as exc:
+            return not_found(exc)
+        return success_response(message)
 
     async def force_sync(self, request: Request) -> Response:
         """Legacy ``POST /v1/connectors/{id}/force``: a forced sync."""
@@ -417,8 +565,11 @@ class SimulatorApp:
             Route(p + "/connections/{connection_id}", self.admin_connection, methods=["GET", "DELETE"]),
             Route(p + "/connections/{connection_id}/status", self.admin_status, methods=["POST"]),
             Route(p + "/connections/{connection_id}/behaviour", self.admin_behaviour, methods=["POST"]),
+            Route(p + "/connections/{connection_id}/reschedule", self.admin_reschedule, methods=["POST"]),
             Route(p + "/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
             Route(p + "/rate_limit", self.admin_rate_limit, methods=["POST"]),
+            Route(p + "/setup_tests", self.admin_setup_tests, methods=["POST"]),
+            Route(p + "/historical_sync_start", self.admin_historical_sync_start, methods=["GET", "POST"]),
             Route(p + "/clock", self.admin_clock, methods=["GET"]),
             Route(p + "/clock/advance", self.admin_advance, methods=["POST"]),
         ]
@@ -504,19 +655,35 @@ class SimulatorApp:
         return json_response(200, {"code": "Success", "data": data})
 
     async def admin_behaviour(self, request: Request) -> Response:
-        """``POST /__admin/connections/{id}/behaviour``: booleans ``broken``, ``fail_historical_sync``."""
+        """``POST /__admin/connections/{id}/behaviour``: booleans ``broken``, ``fail_historical_sync``,
+        ``fail_syncs``."""
         body = await _json_object(request, required=True)
         if isinstance(body, Response):
             return body
-        unknown = set(body) - {"broken", "fail_historical_sync"}
+        unknown = set(body) - {"broken", "fail_historical_sync", "fail_syncs"}
         if unknown or not all(isinstance(value, bool) for value in body.values()):
             return error_response(
-                400, "InvalidInput", "Give booleans 'broken' and/or 'fail_historical_sync'."
+                400, "InvalidInput", "Give booleans 'broken', 'fail_historical_sync' and/or 'fail_syncs'."
             )
         try:
             self._sim.set_behaviour(request.path_params["connection_id"], **body)
         except ConnectionNotFoundError as exc:
             return not_found(exc)
+        return json_response(200, {"code": "Success"})
+
+    async def admin_reschedule(self, request: Request) -> Response:
+        """``POST /__admin/connections/{id}/reschedule``: ``{"seconds": 3600}``, see
+        :meth:`FivetranSimulator.reschedule_next_sync`."""
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        seconds: Any = body.get("seconds")
+        try:
+            self._sim.reschedule_next_sync(request.path_params["connection_id"], seconds)
+        except ConnectionNotFoundError as exc:
+            return not_found(exc)
+        except ValueError as exc:
+            return error_response(400, "InvalidInput", str(exc))
         return json_response(200, {"code": "Success"})
 
     async def admin_faults(self, request: Request) -> Response:
@@ -537,15 +704,64 @@ class SimulatorApp:
         return json_response(200, {"pending": self._sim.faults.pending()})
 
     async def admin_rate_limit(self, request: Request) -> Response:
-        """``POST /__admin/rate_limit``: ``{"requests": 60, "per_seconds": 10}``; ``null`` lifts it."""
+        """``POST /__admin/rate_limit``: ``{"requests": 60, "per_seconds": 10, "retry_after": 3600}``
+        (``retry_after`` optional); ``"requests": null`` lifts it."""
         body = await _json_object(request, required=True)
         if isinstance(body, Response):
             return body
         try:
-            self._sim.rate_limit(body.get("requests"), float(body.get("per_seconds", 60.0)))
+            self._sim.rate_limit(
+                body.get("requests"),
+                float(body.get("per_seconds", 60.0)),
+                retry_after=body.get("retry_after"),
+            )
         except (TypeError, ValueError) as exc:
             return error_response(400, "InvalidInput", str(exc))
         return json_response(200, {"enabled": self._sim.rate_limiter.enabled})
+
+    async def admin_setup_tests(self, request: Request) -> Response:
+        """``POST /__admin/setup_tests``: ``{"seconds": 5, "limits": "paid"}``; each key optional."""
+        body = await _json_object(request, required=True)
+        if isinstance(body, Response):
+            return body
+        unknown = sorted(set(body) - {"seconds", "limits"})
+        seconds = body.get("seconds")
+        if unknown or (
+            "seconds" in body
+            and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0)
+        ):
+            return error_response(
+                400,
+                "InvalidInput",
+                "Give 'seconds' (a number >= 0) and/or 'limits' (a preset, pairs or null).",
+            )
+        if "limits" in body:
+            try:
+                self._sim.set_setup_test_limits(body["limits"])
+            except (TypeError, ValueError) as exc:
+                return error_response(400, "InvalidInput", str(exc))
+        if seconds is not None:
+            self._sim.setup_tests_seconds = float(seconds)
+        return json_response(
+            200,
+            {
+                "seconds": self._sim.setup_tests_seconds,
+                "limits": [list(pair) for pair in self._sim.setup_test_limiter.windows],
+            },
+        )
+
+    async def admin_historical_sync_start(self, request: Request) -> Response:
+        """``GET``, or ``POST {"mode": "immediate" | "next_scheduled"}``, the historical sync start."""
+        if request.method == "POST":
+            body = await _json_object(request, required=True)
+            if isinstance(body, Response):
+                return body
+            mode: Any = body.get("mode")
+            try:
+                self._sim.historical_sync_start = mode
+            except ValueError as exc:
+                return error_response(400, "InvalidInput", str(exc))
+        return json_response(200, {"mode": self._sim.historical_sync_start})
 
     async def admin_clock(self, request: Request) -> Response:
         """``GET /__admin/clock``: the simulated time."""
@@ -584,6 +800,46 @@ def _try_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+class _NoAnswer(Response):
+    """Sends nothing: the client already left, and the request is logged as unanswered."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+NO_ANSWER = _NoAnswer()
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _negotiate(method: str, headers: Mapping[str, str], body: bytes) -> Response | None:
+    """406 for an ``Accept`` the API cannot satisfy, 415 for a body that is not declared JSON.
+
+    A missing ``Accept``, ``*/*`` and ``application/json`` with or without ``version=`` are all
+    served; a request without a body (``POST /sync`` as most clients send it) needs no type.
+    """
+    accept = headers.get("accept", "").strip()
+    if accept and not any(_media_type(item) in _ACCEPTABLE for item in accept.split(",")):
+        return error_response(
+            406,
+            "NotAcceptable",
+            f"Cannot produce a response matching Accept: {accept!r};"
+            " send Accept: application/json;version=2.",
+        )
+    content_type = headers.get("content-type", "")
+    if method in _BODY_METHODS and body and _media_type(content_type) != JSON_TYPE:
+        shown = repr(content_type) if content_type else "none"
+        return error_response(
+            415,
+            "UnsupportedMediaType",
+            f"Content-Type {shown} is not supported;"
+            " send the body as JSON with Content-Type: application/json.",
+        )
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes | None:

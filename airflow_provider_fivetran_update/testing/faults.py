@@ -10,18 +10,21 @@ import fnmatch
 import math
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "DEFAULT_ERROR_CODES",
+    "SETUP_TEST_LIMITS",
     "Fault",
     "FaultQueue",
     "RateDecision",
     "RateLimiter",
     "RecordedRequest",
     "RequestLog",
+    "SetupTestLimiter",
+    "SetupTestLimits",
 ]
 
 DEFAULT_ERROR_CODES: Mapping[int, str] = {
@@ -30,7 +33,9 @@ DEFAULT_ERROR_CODES: Mapping[int, str] = {
     403: "NotAllowed",
     404: "NotFound",
     405: "MethodNotAllowed",
+    406: "NotAcceptable",
     409: "Conflict",
+    415: "UnsupportedMediaType",
     429: "TooManyRequests",
     500: "InternalServerError",
     502: "BadGateway",
@@ -154,12 +159,17 @@ class RateDecision:
 
 
 class RateLimiter:
-    """A sliding-window limit: at most ``requests`` answered requests in any ``per_seconds``."""
+    """A rolling-window limit: at most ``requests`` answered requests in any ``per_seconds``.
+
+    Answers carry the headers Fivetran documents, ``X-Rate-Limit`` (the limit) and
+    ``X-Rate-Limit-Remaining``; a 429 also carries ``Retry-After``.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._limit: int | None = None
         self._window = 60.0
+        self._retry_after: int | None = None
         self._times: deque[float] = deque()
 
     @property
@@ -167,15 +177,28 @@ class RateLimiter:
         """Whether a limit is set."""
         return self._limit is not None
 
-    def configure(self, requests: int | None, per_seconds: float = 60.0) -> None:
-        """Set the limit, or lift it with ``None``; the window starts empty either way."""
+    def configure(
+        self, requests: int | None, per_seconds: float = 60.0, retry_after: int | None = None
+    ) -> None:
+        """Set the limit, or lift it with ``None``; the window starts empty either way.
+
+        :param retry_after: the ``Retry-After`` of a 429, in seconds; by default the time until
+            the window has room again. Fivetran documents answers with ``Retry-After: 3600``.
+        """
         if requests is not None and (not isinstance(requests, int) or requests < 1):
             raise ValueError(f"requests must be a positive integer or None, got {requests!r}.")
         if per_seconds <= 0:
             raise ValueError(f"per_seconds must be > 0, got {per_seconds!r}.")
+        if retry_after is not None and (
+            isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 1
+        ):
+            raise ValueError(
+                f"retry_after must be a positive integer number of seconds, got {retry_after!r}."
+            )
         with self._lock:
             self._limit = requests
             self._window = float(per_seconds)
+            self._retry_after = retry_after
             self._times.clear()
 
     def check(self, now: float, *, consume: bool = True) -> RateDecision | None:
@@ -191,15 +214,81 @@ class RateLimiter:
             used = len(self._times)
             reset = math.ceil(self._times[0] + self._window - now) if self._times else 0
             headers = {
-                "X-Rate-Limit-Limit": str(self._limit),
+                "X-Rate-Limit": str(self._limit),
                 "X-Rate-Limit-Remaining": str(max(self._limit - used, 0)),
-                "X-Rate-Limit-Reset": str(max(reset, 0)),
             }
             retry_after = 0
             if not allowed:
-                retry_after = max(reset, 1)
+                retry_after = self._retry_after or max(reset, 1)
                 headers["Retry-After"] = str(retry_after)
             return RateDecision(allowed=allowed, headers=headers, retry_after=retry_after)
+
+
+SETUP_TEST_LIMITS: Mapping[str, tuple[tuple[int, float], ...]] = {
+    # Fivetran documents these setup-test limits per account: 250 a minute and 2,500 an hour on
+    # paid plans, 50 an hour on trials.
+    "paid": ((250, 60.0), (2500, 3600.0)),
+    "trial": ((50, 3600.0),),
+}
+
+SetupTestLimits = str | Sequence[Sequence[float]] | None
+"""A preset name from :data:`SETUP_TEST_LIMITS`, ``(runs, per_seconds)`` pairs, or ``None``."""
+
+
+class SetupTestLimiter:
+    """Sliding windows on setup-test runs: each ``(runs, per_seconds)`` pair must hold."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: tuple[tuple[int, float], ...] = ()
+        self._times: deque[float] = deque()
+
+    @property
+    def windows(self) -> tuple[tuple[int, float], ...]:
+        """The configured ``(runs, per_seconds)`` limits; empty when setup tests are not limited."""
+        return self._windows
+
+    def configure(self, limits: SetupTestLimits) -> None:
+        """``"paid"``, ``"trial"``, ``(runs, per_seconds)`` pairs, or ``None`` for no limit."""
+        if limits is None:
+            windows: tuple[tuple[int, float], ...] = ()
+        elif isinstance(limits, str):
+            if limits not in SETUP_TEST_LIMITS:
+                raise ValueError(
+                    f"Unknown setup-test limit preset {limits!r}; use one of {', '.join(SETUP_TEST_LIMITS)},"
+                    " a list of (runs, per_seconds) pairs, or None."
+                )
+            windows = SETUP_TEST_LIMITS[limits]
+        else:
+            checked = []
+            for pair in limits:
+                runs, seconds = pair if len(pair) == 2 else (0, 0)
+                if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1 or not seconds > 0:
+                    raise ValueError(f"A setup-test limit is (runs >= 1, per_seconds > 0), got {pair!r}.")
+                checked.append((runs, float(seconds)))
+            windows = tuple(checked)
+        with self._lock:
+            self._windows = windows
+            self._times.clear()
+
+    def acquire(self, now: float) -> int | None:
+        """Count a setup-test run at ``now``; if a limit is reached, count nothing and return the
+        seconds until a run is allowed again."""
+        with self._lock:
+            if not self._windows:
+                return None
+            longest = max(seconds for _, seconds in self._windows)
+            while self._times and self._times[0] <= now - longest:
+                self._times.popleft()
+            wait = 0.0
+            for runs, seconds in self._windows:
+                recent = [moment for moment in self._times if moment > now - seconds]
+                if len(recent) >= runs:
+                    wait = max(wait, recent[-runs] + seconds - now)
+            if wait > 0:
+                return max(math.ceil(wait), 1)
+            self._times.append(now)
+            return None
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,17 @@ from airflow_provider_fivetran_update.testing.faults import (
     RateLimiter,
     RecordedRequest,
     RequestLog,
+    SetupTestLimiter,
+    SetupTestLimits,
 )
 from airflow_provider_fivetran_update.testing.net import is_loopback
 from airflow_provider_fivetran_update.testing.server import BackgroundServer
-from airflow_provider_fivetran_update.testing.state import DEFAULT_GROUP_ID, Clock, SimulatorState
+from airflow_provider_fivetran_update.testing.state import (
+    DEFAULT_GROUP_ID,
+    Clock,
+    SimulatorState,
+    check_historical_sync_start,
+)
 
 __all__ = ["AIRFLOW_CONN_ENV", "FivetranSimulator"]
 
@@ -43,11 +50,22 @@ class FivetranSimulator:
         :class:`~.state.ManualClock` for fully deterministic tests, or use :meth:`advance`.
     :param historical_sync_seconds: simulated seconds a historical sync takes.
     :param sync_seconds: simulated seconds an incremental sync takes.
-    :param setup_tests_seconds: real seconds a PATCH that runs setup tests takes to answer.
+    :param setup_tests_seconds: real seconds setup tests take: a PATCH that runs them (any PATCH
+        without ``run_setup_tests: false``) and ``POST /test`` answer that much later. 0 by
+        default, so tests stay fast; Fivetran's take seconds to minutes.
+    :param setup_test_limits: the account's setup-test rate limit: ``"paid"`` (250 a minute and
+        2,500 an hour, as Fivetran documents for paid plans), ``"trial"`` (50 an hour), a list of
+        ``(runs, per_seconds)`` pairs, or ``None`` (default: unlimited). Beyond it, a request that
+        would run setup tests is answered 429 with ``Retry-After`` and changes nothing.
     :param schedule_scale: simulated seconds per ``sync_frequency`` minute for automatic syncs of
         ``auto`` connections; ``None`` (default): no sync ever starts by itself.
-    :param legacy_connectors_path: also serve the retired ``/v1/connectors/...`` paths (the real
-        API answers 404 there, as the simulator does by default).
+    :param historical_sync_start: when ``PATCH {"is_historical_sync": true}`` starts the sync:
+        ``"immediate"`` (default; what the OpenAPI says) or ``"next_scheduled"`` (what the reference
+        page says: the next sync, scheduled or requested, is the historical one). Paused and
+        ``manual`` connections never start one by themselves.
+    :param legacy_connectors_path: also serve the older ``/v1/connectors/...`` paths, including
+        ``/v1/groups/{id}/connectors`` and ``POST /v1/connectors/{id}/force``. Off by default: the
+        current OpenAPI has no such paths and users reported 404s there from March 2026.
     :param seed: add the demo connections of :meth:`seed_demo` (and restore them on :meth:`reset`).
     :param allow_non_loopback: allow ``host`` to be a non-loopback address.
     :param timeout_keep_alive: seconds an idle keep-alive connection stays open.
@@ -66,7 +84,9 @@ class FivetranSimulator:
         historical_sync_seconds: float = 2.0,
         sync_seconds: float = 1.0,
         setup_tests_seconds: float = 0.0,
+        setup_test_limits: SetupTestLimits = None,
         schedule_scale: float | None = None,
+        historical_sync_start: str = "immediate",
         legacy_connectors_path: bool = False,
         seed: bool = False,
         allow_non_loopback: bool = False,
@@ -91,9 +111,13 @@ class FivetranSimulator:
             historical_sync_seconds=historical_sync_seconds,
             sync_seconds=sync_seconds,
             schedule_scale=schedule_scale,
+            historical_sync_start=historical_sync_start,
         )
         self.faults = FaultQueue()
         self.rate_limiter = RateLimiter()
+        self.setup_test_limiter = SetupTestLimiter()
+        self.setup_test_limiter.configure(setup_test_limits)
+        self._setup_test_limits = setup_test_limits
         self.request_log = RequestLog()
         self._seeded = False
         self._server = BackgroundServer(
@@ -248,10 +272,30 @@ class FivetranSimulator:
         return self.state.set_status(connection_id, **status)
 
     def set_behaviour(
-        self, connection_id: str, *, broken: bool | None = None, fail_historical_sync: bool | None = None
+        self,
+        connection_id: str,
+        *,
+        broken: bool | None = None,
+        fail_historical_sync: bool | None = None,
+        fail_syncs: bool | None = None,
     ) -> None:
-        """Change whether the connection's next setup tests / historical syncs fail."""
-        self.state.set_behaviour(connection_id, broken=broken, fail_historical_sync=fail_historical_sync)
+        """Change whether the connection's next setup tests, historical syncs or all syncs fail.
+
+        ``None`` leaves a behaviour as it is.
+        """
+        self.state.set_behaviour(
+            connection_id, broken=broken, fail_historical_sync=fail_historical_sync, fail_syncs=fail_syncs
+        )
+
+    def reschedule_next_sync(self, connection_id: str, seconds: float) -> None:
+        """Make the connection's next sync wait ``seconds`` (simulated) as the source's quota is used up.
+
+        Whatever would start that sync (``POST /sync``, ``/resync``, a historical sync, the
+        schedule) leaves it in ``sync_state`` ``rescheduled`` with ``status.rescheduled_for`` set.
+        At that time an ``auto`` connection starts it; a ``manual`` one waits for ``POST /sync``,
+        which also starts it early. One-shot: later syncs start normally.
+        """
+        self.state.reschedule_next_sync(connection_id, seconds)
 
     def seed_demo(self) -> list[str]:
         """Add a few demo connections and return their ids."""
@@ -358,9 +402,34 @@ class FivetranSimulator:
         """Disarm every pending fault."""
         self.faults.clear()
 
-    def rate_limit(self, requests: int | None, per_seconds: float = 60.0) -> None:
-        """Allow ``requests`` answers per ``per_seconds`` (simulated time), then 429; ``None`` lifts it."""
-        self.rate_limiter.configure(requests, per_seconds)
+    @property
+    def historical_sync_start(self) -> str:
+        """``"immediate"`` or ``"next_scheduled"``; settable (see the constructor's parameter)."""
+        return self.state.historical_sync_start
+
+    @historical_sync_start.setter
+    def historical_sync_start(self, mode: str) -> None:
+        self.state.historical_sync_start = check_historical_sync_start(mode)
+
+    def set_setup_test_limits(self, limits: SetupTestLimits) -> None:
+        """Change the setup-test rate limit (see ``setup_test_limits``); the windows start empty."""
+        self.setup_test_limiter.configure(limits)
+
+    def setup_test_count(self, connection_id: str | None = None) -> int:
+        """How many times setup tests ran, for one connection or for all."""
+        ids = [connection_id] if connection_id is not None else self.state.ids()
+        return sum(int(self.state.raw(cid)["setup_test_runs"]) for cid in ids)
+
+    def rate_limit(
+        self, requests: int | None, per_seconds: float = 60.0, *, retry_after: int | None = None
+    ) -> None:
+        """Allow ``requests`` answers per ``per_seconds`` (simulated time), then 429; ``None`` lifts it.
+
+        While a limit is set every answer carries ``X-Rate-Limit`` and ``X-Rate-Limit-Remaining``.
+        A 429 says ``Retry-After`` the seconds until the rolling window has room, or
+        ``retry_after`` when given (``3600``, as Fivetran documents, tests a client's patience).
+        """
+        self.rate_limiter.configure(requests, per_seconds, retry_after)
 
     # -- request log -----------------------------------------------------------------------------
 
@@ -386,6 +455,7 @@ class FivetranSimulator:
         self.state.clear()
         self.faults.clear()
         self.rate_limiter.configure(None)
+        self.setup_test_limiter.configure(self._setup_test_limits)
         self.request_log.clear()
         self._seeded = False
         if reseed:

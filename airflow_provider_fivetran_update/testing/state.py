@@ -10,16 +10,23 @@ Time model, in Fivetran's words:
 * ``paused: true`` sets ``sync_state`` to ``paused``; ``paused: false`` sets it back to
   ``scheduled`` (or ``syncing`` while a sync still runs).
 * ``is_historical_sync: true`` starts a historical sync at once (``sync_state`` ``syncing``,
+  or at the next sync with ``historical_sync_start="next_scheduled"``,
   ``status.is_historical_sync`` true). After ``historical_sync_seconds`` it ends: ``succeeded_at``
   is set, or ``failed_at`` plus a status task when the connection fails its syncs. The flag is
   cleared either way. Requested while paused, or on a ``manual`` schedule, it waits for the
   unpause, or for ``POST /sync`` respectively.
 * A sync of a connection whose ``setup_state`` is ``broken`` fails.
-* Setup tests run when ``run_setup_tests`` is true, or when ``config``/``auth`` are in the update
-  and ``run_setup_tests`` is not false. They pass (``connected``) or, for a connection marked
-  ``broken``, fail (``broken``, a FAILED test and a status warning).
+* Setup tests run on every update that does not send ``run_setup_tests: false`` (the OpenAPI
+  says the flag defaults to true), and on ``POST /test``. They pass (``connected``) or, for a
+  connection marked ``broken``, fail (``broken``, a FAILED test and a status warning).
 * ``schedule_type: manual`` never starts a sync by itself. ``auto`` connections sync every
   ``sync_frequency`` minutes only when ``schedule_scale`` (simulated seconds per minute) is set.
+* ``POST /resync`` starts a historical sync (or a table re-sync for a ``scope``) at once, after
+  completing a running sync; on a paused connection it waits for the resume.
+* A connection told to :meth:`~SimulatorState.reschedule_next_sync` puts its next sync in
+  ``sync_state`` ``rescheduled`` with ``rescheduled_for`` (the source's API quota ran out). At
+  that time an ``auto`` connection starts it; a ``manual`` one waits for ``POST /sync``.
+* A connection marked ``fail_syncs`` fails every sync (``failed_at`` plus a status task).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from typing import Any
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact
 
 __all__ = [
+    "HISTORICAL_SYNC_STARTS",
     "SCHEDULE_TYPES",
     "SETUP_STATES",
     "STATUS_FIELDS",
@@ -47,6 +55,7 @@ __all__ = [
     "InvalidCursorError",
     "ManualClock",
     "SimulatorState",
+    "check_historical_sync_start",
     "format_timestamp",
 ]
 
@@ -70,6 +79,17 @@ STATUS_FIELDS = (
     "failed_at",
 )
 
+HISTORICAL_SYNC_STARTS = ("immediate", "next_scheduled")
+"""When ``PATCH {"is_historical_sync": true}`` starts the historical sync.
+
+The two documents disagree. The OpenAPI (the field's description in the update request) says it
+starts at once, cancelling and restarting a running sync: ``immediate``, the default, since the
+simulator follows the OpenAPI. The reference page says the *next scheduled* sync will be
+historical: ``next_scheduled`` sets the flag and lets the next sync (the schedule, with
+``schedule_scale``, or ``POST /sync``) be the historical one; resuming a paused connection then
+starts nothing by itself either. In both modes a paused or ``manual`` connection starts nothing by
+itself, and ``POST /resync`` starts at once.
+"""
 DEFAULT_GROUP_ID = "sim_group"
 DEFAULT_USER_ID = "sim_user"
 _SETUP_WARNING_CODE = "setup_tests_failed"
@@ -142,6 +162,11 @@ def _parse_timestamp(name: str, value: Any) -> float | None:
     raise ValueError(f"{name} must be a datetime, an ISO 8601 string or epoch seconds, got {value!r}.")
 
 
+def check_historical_sync_start(value: Any) -> str:
+    """``value`` if it is one of :data:`HISTORICAL_SYNC_STARTS`, else ValueError."""
+    return _check_choice("historical_sync_start", value, HISTORICAL_SYNC_STARTS)
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
@@ -172,6 +197,16 @@ class _Sync:
     historical: bool
     started_at: float
     ends_at: float
+    # The tables of a table-level re-sync ({schema: [table, ...]}), or None for the whole connection.
+    scope: dict[str, list[str]] | None = None
+
+
+@dataclass
+class _Deferred:
+    """A sync the source made wait (``sync_state`` ``rescheduled``) until ``rescheduled_for``."""
+
+    historical: bool
+    scope: dict[str, list[str]] | None
 
 
 @dataclass
@@ -191,6 +226,7 @@ class _Connection:
     broken: bool
     fail_historical_sync: bool
     extra: dict[str, Any]
+    fail_syncs: bool = False
     daily_sync_time: str | None = None
     update_state: str = "on_schedule"
     succeeded_at: float | None = None
@@ -201,9 +237,16 @@ class _Connection:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     setup_tests: list[dict[str, Any]] = field(default_factory=list)
+    setup_test_runs: int = 0
     running: _Sync | None = None
     sync_requested: bool = False
     next_auto_sync_at: float | None = None
+    # Seconds the next sync start is postponed by (one-shot), and the sync so postponed.
+    reschedule_seconds: float | None = None
+    deferred: _Deferred | None = None
+    # The table scope of a re-sync requested while paused, started on resume.
+    pending_scope: dict[str, list[str]] | None = None
+    last_resync_scope: dict[str, list[str]] | None = None
 
 
 # Top-level fields every connection reports, with their defaults, in ConnectorResponseV1 order.
@@ -245,6 +288,8 @@ class SimulatorState:
     :param sync_seconds: simulated seconds an incremental sync takes.
     :param schedule_scale: simulated seconds per minute of ``sync_frequency`` for automatic syncs
         of ``auto`` connections; ``None`` (default) means Fivetran never starts a sync by itself.
+    :param historical_sync_start: when ``is_historical_sync: true`` starts the historical sync; see
+        :data:`HISTORICAL_SYNC_STARTS`.
     """
 
     def __init__(
@@ -254,6 +299,7 @@ class SimulatorState:
         historical_sync_seconds: float = 2.0,
         sync_seconds: float = 1.0,
         schedule_scale: float | None = None,
+        historical_sync_start: str = "immediate",
     ) -> None:
         if historical_sync_seconds < 0 or sync_seconds < 0:
             raise ValueError("Sync durations must be >= 0 seconds.")
@@ -264,6 +310,7 @@ class SimulatorState:
         self.historical_sync_seconds = historical_sync_seconds
         self.sync_seconds = sync_seconds
         self.schedule_scale = schedule_scale
+        self.historical_sync_start = check_historical_sync_start(historical_sync_start)
         self._lock = threading.RLock()
         self._connections: dict[str, _Connection] = {}
 
@@ -380,6 +427,9 @@ class SimulatorState:
             data["auth"] = copy.deepcopy(conn.auth)
             data["broken"] = conn.broken
             data["fail_historical_sync"] = conn.fail_historical_sync
+            data["fail_syncs"] = conn.fail_syncs
+            data["setup_test_runs"] = conn.setup_test_runs
+            data["last_resync_scope"] = copy.deepcopy(conn.last_resync_scope)
             return data
 
     def page(
@@ -431,10 +481,7 @@ class SimulatorState:
                 elif name not in _MODELLED_FIELDS:
                     conn.extra[name] = copy.deepcopy(value)
 
-            run_tests = payload.get("run_setup_tests")
-            tests_ran = run_tests is True or (
-                run_tests is None and ("config" in payload or "auth" in payload)
-            )
+            tests_ran = payload.get("run_setup_tests") is not False
             if tests_ran:
                 self._run_setup_tests(conn)
 
@@ -466,8 +513,63 @@ class SimulatorState:
             if conn.running is not None and not force:
                 return "A sync is already running; nothing was changed (use force to restart it)."
             restarted = conn.running is not None
-            self._start_sync(conn, now, historical=conn.is_historical_sync)
+            deferred = conn.deferred
+            if deferred is not None:
+                # For a manual connection this call is the only way a rescheduled sync runs, and
+                # Fivetran accepts it for an automatic one too: the sync starts now.
+                conn.deferred = None
+                conn.rescheduled_for = None
+                self._start_sync(conn, now, historical=deferred.historical, scope=deferred.scope)
+                return "The rescheduled sync has started."
+            self._begin_sync(conn, now, historical=conn.is_historical_sync)
             return "The running sync was restarted." if restarted else "A sync has started."
+
+    def resync(self, connection_id: str, scope: Mapping[str, list[str]] | None = None) -> str:
+        """``POST /v1/connections/{id}/resync``: a historical sync of everything or of ``scope``.
+
+        The re-sync starts at once, on a manual schedule too (it is an explicit request, like
+        ``POST /sync``). A running sync is completed first, as Fivetran says it tries to; Fivetran
+        answers 409 when it cannot, which tests reproduce with a fault. On a paused connection the
+        re-sync waits for the resume.
+        """
+        tables = {name: list(items) for name, items in scope.items()} if scope is not None else None
+        with self._lock:
+            conn = self._advanced(connection_id)
+            now = self.now()
+            conn.last_resync_scope = copy.deepcopy(tables)
+            if conn.paused:
+                conn.sync_requested = True
+                if tables is None:
+                    conn.is_historical_sync = True
+                else:
+                    conn.pending_scope = tables
+                return "The connection is paused; the re-sync starts when it is resumed."
+            if conn.running is not None:
+                conn.running.ends_at = now
+                self._finish_sync(conn)
+            self._begin_sync(conn, now, historical=tables is None, scope=tables)
+            return "The re-sync has started."
+
+    def run_setup_tests(self, connection_id: str) -> dict[str, Any]:
+        """``POST /v1/connections/{id}/test``: run the setup tests and return the new view."""
+        with self._lock:
+            conn = self._advanced(connection_id)
+            self._run_setup_tests(conn)
+            return self._view(conn)
+
+    def reschedule_next_sync(self, connection_id: str, seconds: float) -> None:
+        """Make the next sync that would start wait ``seconds`` in ``sync_state`` ``rescheduled``."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            raise ValueError(f"seconds must be a number > 0, got {seconds!r}.")
+        with self._lock:
+            self._advanced(connection_id).reschedule_seconds = float(seconds)
+
+    def group_exists(self, group_id: str) -> bool:
+        """Whether a group is known: the default group, or the group of any connection."""
+        with self._lock:
+            return group_id == DEFAULT_GROUP_ID or any(
+                conn.group_id == group_id for conn in self._connections.values()
+            )
 
     def set_status(self, connection_id: str, **status: Any) -> dict[str, Any]:
         """Overwrite reported status fields (see :data:`STATUS_FIELDS`); they hold until the next event."""
@@ -501,15 +603,22 @@ class SimulatorState:
             return self._view(conn)
 
     def set_behaviour(
-        self, connection_id: str, *, broken: bool | None = None, fail_historical_sync: bool | None = None
+        self,
+        connection_id: str,
+        *,
+        broken: bool | None = None,
+        fail_historical_sync: bool | None = None,
+        fail_syncs: bool | None = None,
     ) -> None:
-        """Change how a connection behaves from now on (its next setup tests or historical sync)."""
+        """Change how a connection behaves from now on (its next setup tests or syncs)."""
         with self._lock:
             conn = self._advanced(connection_id)
             if broken is not None:
                 conn.broken = broken
             if fail_historical_sync is not None:
                 conn.fail_historical_sync = fail_historical_sync
+            if fail_syncs is not None:
+                conn.fail_syncs = fail_syncs
 
     # -- internals (call with the lock held) -----------------------------------------------------
 
@@ -545,13 +654,49 @@ class SimulatorState:
             ):
                 # After a long jump of the clock, run only the latest missed sync, not all of them.
                 start = due + math.floor((now - due) / period) * period
-                self._start_sync(conn, start, historical=conn.is_historical_sync)
+                self._begin_sync(conn, start, historical=conn.is_historical_sync)
+                continue
+            deferred = conn.deferred
+            resume_at = conn.rescheduled_for
+            if (
+                deferred is not None
+                and conn.running is None
+                and not conn.paused
+                and conn.schedule_type == "auto"
+                and resume_at is not None
+                and resume_at <= now
+            ):
+                conn.deferred = None
+                conn.rescheduled_for = None
+                self._start_sync(conn, resume_at, historical=deferred.historical, scope=deferred.scope)
                 continue
             return
 
-    def _start_sync(self, conn: _Connection, at: float, *, historical: bool) -> None:
-        duration = self.historical_sync_seconds if historical else self.sync_seconds
-        conn.running = _Sync(historical=historical, started_at=at, ends_at=at + duration)
+    def _begin_sync(
+        self, conn: _Connection, at: float, *, historical: bool, scope: dict[str, list[str]] | None = None
+    ) -> None:
+        """Start a sync, unless the source has it wait (see :meth:`reschedule_next_sync`)."""
+        if conn.reschedule_seconds is None:
+            self._start_sync(conn, at, historical=historical, scope=scope)
+            return
+        conn.deferred = _Deferred(historical=historical, scope=scope)
+        conn.rescheduled_for = at + conn.reschedule_seconds
+        conn.reschedule_seconds = None
+        conn.sync_requested = False
+        conn.next_auto_sync_at = None
+        if historical:
+            conn.is_historical_sync = True
+        conn.sync_state = "paused" if conn.paused else "rescheduled"
+
+    def _start_sync(
+        self, conn: _Connection, at: float, *, historical: bool, scope: dict[str, list[str]] | None = None
+    ) -> None:
+        # A table re-sync extracts its tables from scratch, so it takes as long as a historical sync.
+        slow = historical or scope is not None
+        duration = self.historical_sync_seconds if slow else self.sync_seconds
+        conn.running = _Sync(historical=historical, started_at=at, ends_at=at + duration, scope=scope)
+        conn.deferred = None
+        conn.rescheduled_for = None
         conn.sync_requested = False
         conn.next_auto_sync_at = None
         if historical:
@@ -567,12 +712,14 @@ class SimulatorState:
             failed_because = "its setup is broken; fix the setup settings and run the setup tests"
         elif run.historical and conn.fail_historical_sync:
             failed_because = "the source rejected the historical extract (simulated failure)"
+        elif conn.fail_syncs:
+            failed_because = "the source could not be read (simulated failure)"
         if failed_because is None:
             conn.succeeded_at = run.ends_at
             conn.tasks = [task for task in conn.tasks if task.get("code") != _SYNC_TASK_CODE]
         else:
             conn.failed_at = run.ends_at
-            kind = "Historical sync" if run.historical else "Sync"
+            kind = "Historical sync" if run.historical else "Table re-sync" if run.scope else "Sync"
             conn.tasks = [task for task in conn.tasks if task.get("code") != _SYNC_TASK_CODE]
             conn.tasks.append(
                 {
@@ -595,20 +742,29 @@ class SimulatorState:
         conn.paused = False
         if conn.running is not None:
             conn.sync_state = "syncing"
-        elif conn.sync_requested or (conn.is_historical_sync and conn.schedule_type == "auto"):
-            self._start_sync(conn, now, historical=conn.is_historical_sync)
+        elif conn.deferred is not None:
+            conn.sync_state = "rescheduled"
+            self._advance(conn, now)
+        elif conn.sync_requested or (
+            conn.is_historical_sync
+            and conn.schedule_type == "auto"
+            and self.historical_sync_start == "immediate"
+        ):
+            scope, conn.pending_scope = conn.pending_scope, None
+            self._begin_sync(conn, now, historical=conn.is_historical_sync, scope=scope)
         else:
             conn.sync_state = "scheduled"
             self._schedule_next(conn, now)
 
     def _request_historical_sync(self, conn: _Connection, now: float) -> None:
         conn.is_historical_sync = True
-        if conn.paused or conn.schedule_type == "manual":
+        if conn.paused or conn.schedule_type == "manual" or self.historical_sync_start != "immediate":
             return
         # Fivetran cancels a running sync and restarts it as a historical one.
-        self._start_sync(conn, now, historical=True)
+        self._begin_sync(conn, now, historical=True)
 
     def _run_setup_tests(self, conn: _Connection) -> None:
+        conn.setup_test_runs += 1
         conn.warnings = [item for item in conn.warnings if item.get("code") != _SETUP_WARNING_CODE]
         passed = {"status": "PASSED", "message": ""}
         if conn.broken:
