@@ -34,7 +34,8 @@ Semantics shared by everything built on this module:
   - ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` alone: they only steer
     the setup tests of this update and are not stored (to only run the tests, use
     ``POST /v1/connections/{id}/test``);
-  - ``trust_certificates`` or ``trust_fingerprints`` without ``run_setup_tests=True``;
+  - ``trust_certificates`` or ``trust_fingerprints`` with ``run_setup_tests=False`` (without
+    ``run_setup_tests`` they are sent with ``run_setup_tests: true``, as the OpenAPI asks);
   - a value of the wrong JSON type, outside an enumeration, or outside 32 bits for an integer;
   - a field name the documents do not list, such as ``schedule`` (the OpenAPI's ``schedule``
     object belongs to transformations, not connections): a misspelt name would otherwise do
@@ -44,10 +45,10 @@ Semantics shared by everything built on this module:
   update (Fivetran applies a daily sync time to daily syncs only), ``data_delay_threshold`` with a
   ``data_delay_sensitivity`` other than ``CUSTOM`` (the threshold is then unused), and an empty
   string for a free-text field. Fivetran's own example request is accepted as written.
-* ``daily_sync_time`` is a whole hour (``"HH:00"``, ``00:00`` to ``23:00``). The update schema
-  calls it ``HH:MM``, a description shared with the connection response; the definition of the
-  same field for creating a connection says it "can be specified in one hour increments", and that
-  one rule is followed.
+* ``daily_sync_time`` is a UTC time ``"HH:MM"``, as the OpenAPI's update schema gives it. The same
+  document's definition for creating a connection allows one-hour increments only, so a time off
+  the hour is sent with a warning.
+* Integers may arrive as integral JSON numbers (``60.0``), which are sent as ``60``.
 * Setup tests (:func:`with_setup_test_policy`): Fivetran runs them on every update unless
   ``run_setup_tests`` is false. An update that changes nothing the tests check (no
   ``config``, ``auth``, networking, agent or secrets-manager field) is sent with
@@ -89,14 +90,15 @@ _INT32_MAX = 2**31 - 1
 _DAILY_SYNC_FREQUENCY = 1440
 _CUSTOM_SENSITIVITY = "CUSTOM"
 _TEST_ENDPOINT = "POST /v1/connections/{id}/test"
+_TRUST_FIELDS = ("trust_certificates", "trust_fingerprints")
 
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 _BOOL_FORM = "true or false (also yes/no, on/off, 1/0, any case)"
 _INT_RE = re.compile(r"[+-]?\d+")
-_HOUR_RE = re.compile(r"(\d{1,2}):00")
-_STRICT_HOUR_RE = re.compile(r"(\d{2}):00")
-_HOUR_FORM = "a whole hour 'HH:00' in UTC, from '00:00' to '23:00'"
+_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})")
+_STRICT_TIME_RE = re.compile(r"(\d{2}):(\d{2})")
+_TIME_FORM = "a UTC time 'HH:MM' from '00:00' to '23:59'; Fivetran starts daily syncs on the hour ('HH:00')"
 _OBJECT_FORM = "a JSON object (a dict, or a string holding a JSON object)"
 _STRICT_OBJECT_FORM = "a JSON object"
 _MAX_ECHO = 80
@@ -354,6 +356,9 @@ def _to_int(value: Any, coerce: bool) -> int:
     # bool is a subclass of int: True must not become a sync frequency of 1.
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    # JSON has one number type: 60.0 is the integer 60 to a server that reads it into an int32.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if coerce and isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
         return int(value.strip())
     form = "a whole number (an int or a string of digits)" if coerce else "a JSON integer"
@@ -443,10 +448,10 @@ def _to_enum(spec: FieldSpec, text: str, coerce: bool) -> str:
 
 def _to_daily_sync_time(value: Any, coerce: bool) -> str:
     text = _to_str(value, coerce)
-    match = (_HOUR_RE if coerce else _STRICT_HOUR_RE).fullmatch(text)
-    if match is None or int(match.group(1)) > 23:
-        raise _Invalid("expected a whole hour; Fivetran starts daily syncs on the hour.", _HOUR_FORM)
-    return f"{int(match.group(1)):02d}:00"
+    match = (_TIME_RE if coerce else _STRICT_TIME_RE).fullmatch(text)
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise _Invalid("expected a time of day.", _TIME_FORM)
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
 def _convert(spec: FieldSpec, value: Any, coerce: bool) -> Any:
@@ -528,12 +533,12 @@ def _check_combinations(payload: Mapping[str, Any]) -> None:
             f" a persistent field. To run setup tests without changing the connection, use {_TEST_ENDPOINT}.",
             "together with at least one of: " + ", ".join(_PERSISTENT_NAMES),
         )
-    for name in ("trust_certificates", "trust_fingerprints"):
-        if name in payload and payload.get("run_setup_tests") is not True:
+    for name in _TRUST_FIELDS:
+        if name in payload and payload.get("run_setup_tests") is False:
             raise FivetranValidationError(
                 name,
-                "only takes effect during setup tests, so it needs run_setup_tests=True in the same update.",
-                "together with run_setup_tests=True",
+                "only takes effect during setup tests, which run_setup_tests=False turns off.",
+                "together with run_setup_tests=True, or without run_setup_tests",
             )
 
 
@@ -544,6 +549,13 @@ def update_warnings(payload: Mapping[str, Any]) -> list[str]:
     :return: the warnings, empty when there is nothing to say; no value of a secret field is quoted.
     """
     warnings: list[str] = []
+    daily_sync_time = payload.get("daily_sync_time")
+    if isinstance(daily_sync_time, str) and not daily_sync_time.endswith(":00"):
+        warnings.append(
+            f"daily_sync_time {daily_sync_time!r} is not on the hour. The OpenAPI's update schema gives"
+            " the format 'HH:MM', but its definition for creating a connection allows one-hour"
+            " increments only: Fivetran may refuse or round it."
+        )
     frequency = payload.get("sync_frequency")
     if "daily_sync_time" in payload and frequency is not None and frequency != _DAILY_SYNC_FREQUENCY:
         warnings.append(
@@ -581,14 +593,22 @@ def with_setup_test_policy(payload: Mapping[str, Any]) -> dict[str, Any]:
     not alter anything they check. So when the caller did not set ``run_setup_tests`` and no field
     with ``setup_tested`` is sent, the body gets ``run_setup_tests: false``. A value the caller set
     is always kept, and an update touching ``config``, ``auth`` or a networking field is sent as
-    given, so Fivetran tests it as it would by default.
+    given, so Fivetran tests it as it would by default. A trust flag without ``run_setup_tests`` gets
+    ``run_setup_tests: true``, which the OpenAPI asks for beside it.
 
     :param payload: the output of :func:`build_update_payload`.
     :return: a new dict in catalogue order.
     """
-    if "run_setup_tests" in payload or any(FIELDS[name].setup_tested for name in payload):
+    if "run_setup_tests" in payload:
         return dict(payload)
-    with_switch = {**payload, "run_setup_tests": False}
+    if any(name in payload for name in _TRUST_FIELDS):
+        # The OpenAPI asks for run_setup_tests=true beside a trust flag; it is the default anyway.
+        wanted = True
+    elif any(FIELDS[name].setup_tested for name in payload):
+        return dict(payload)
+    else:
+        wanted = False
+    with_switch = {**payload, "run_setup_tests": wanted}
     return {name: with_switch[name] for name in FIELD_NAMES if name in with_switch}
 
 

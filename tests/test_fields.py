@@ -165,7 +165,7 @@ def test_coerce_sync_frequency(text: Any, expected: int) -> None:
     assert type(coerce_value("sync_frequency", text)) is int
 
 
-@pytest.mark.parametrize("bad", ["60.5", "60.0", 60.0, "sixty", "", "6 0", True, False, [60]])
+@pytest.mark.parametrize("bad", ["60.5", "60.0", 60.5, "sixty", "", "6 0", True, False, [60]])
 def test_coerce_int_rejects_non_integers(bad: Any) -> None:
     with pytest.raises(FivetranValidationError) as info:
         coerce_value("sync_frequency", bad)
@@ -250,23 +250,49 @@ def test_enum_rejects_non_strings() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("14:00", "14:00"), ("00:00", "00:00"), ("23:00", "23:00"), ("9:00", "09:00"), (" 07:00 ", "07:00")],
+    [
+        ("14:00", "14:00"),
+        ("00:00", "00:00"),
+        ("23:00", "23:00"),
+        ("9:00", "09:00"),
+        (" 07:00 ", "07:00"),
+        # The update schema's format is HH:MM; off the hour it is sent with a warning.
+        ("14:30", "14:30"),
+        ("23:59", "23:59"),
+    ],
 )
 def test_coerce_daily_sync_time(text: str, expected: str) -> None:
     assert coerce_value("daily_sync_time", text) == expected
 
 
-@pytest.mark.parametrize("bad", ["14:30", "24:00", "14", "2pm", "14:00:00", "", 14])
+def test_integral_numbers_are_integers() -> None:
+    assert build_update_payload({"sync_frequency": 60.0, "data_delay_threshold": 15.0}, coerce=False) == {
+        "sync_frequency": 60,
+        "data_delay_threshold": 15,
+    }
+
+
+def test_daily_sync_time_off_the_hour_is_sent_with_a_warning() -> None:
+    payload = build_update_payload({"daily_sync_time": "14:30", "sync_frequency": 1440})
+    (warning,) = update_warnings(payload)
+    assert "daily_sync_time '14:30' is not on the hour" in warning
+    assert "one-hour increments" in warning
+
+
+@pytest.mark.parametrize("bad", ["24:00", "14:60", "14", "2pm", "14:00:00", "", "1400", 14])
 def test_daily_sync_time_rejects_other_forms(bad: Any) -> None:
     message = str(_error({"daily_sync_time": bad}))
     assert "Invalid Fivetran field 'daily_sync_time':" in message
     assert f"Got {bad!r}" in message
 
 
-def test_daily_sync_time_names_the_whole_hour_form() -> None:
-    message = str(_error({"daily_sync_time": "14:30"}))
-    assert "expected a whole hour" in message
-    assert "Allowed: a whole hour 'HH:00' in UTC, from '00:00' to '23:00'." in message
+def test_daily_sync_time_names_the_accepted_form() -> None:
+    message = str(_error({"daily_sync_time": "25:00"}))
+    assert "expected a time of day" in message
+    assert (
+        "Allowed: a UTC time 'HH:MM' from '00:00' to '23:59'; Fivetran starts daily syncs on the hour"
+        in message
+    )
 
 
 @pytest.mark.parametrize(
@@ -412,11 +438,22 @@ def test_only_setup_test_fields_are_rejected(fields: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", ["trust_certificates", "trust_fingerprints"])
-@pytest.mark.parametrize("run_setup_tests", [None, False, "false"])
-def test_trust_fields_need_run_setup_tests(name: str, run_setup_tests: Any) -> None:
+@pytest.mark.parametrize("run_setup_tests", [False, "false"])
+def test_trust_fields_refuse_run_setup_tests_false(name: str, run_setup_tests: Any) -> None:
     message = str(_error({"paused": False, name: True, "run_setup_tests": run_setup_tests}))
     assert f"Invalid Fivetran field {name!r}: only takes effect during setup tests" in message
-    assert "Allowed: together with run_setup_tests=True." in message
+    assert "which run_setup_tests=False turns off" in message
+    assert "Allowed: together with run_setup_tests=True, or without run_setup_tests." in message
+
+
+@pytest.mark.parametrize("name", ["trust_certificates", "trust_fingerprints"])
+def test_trust_fields_without_run_setup_tests_are_sent_with_it(name: str) -> None:
+    # run_setup_tests defaults to true; the OpenAPI asks for it beside a trust flag, so it is sent.
+    payload = build_update_payload({"paused": False, name: True})
+    assert payload == {"paused": False, name: True}
+    assert with_setup_test_policy(payload) == {"paused": False, name: True, "run_setup_tests": True}
+    with_config = build_update_payload({"config": {"host": "db"}, name: True})
+    assert with_setup_test_policy(with_config)["run_setup_tests"] is True
 
 
 def test_trust_fields_with_run_setup_tests_and_a_persistent_field() -> None:
@@ -617,11 +654,10 @@ def test_strict_mode_rejects_a_string_integer() -> None:
         ({"paused": "true"}, "expected a boolean."),
         ({"paused": 1}, "expected a boolean."),
         ({"sync_frequency": True}, "expected an integer."),
-        ({"sync_frequency": 60.0}, "expected an integer."),
         ({"config": '{"a": 1}'}, "expected a JSON object."),
         ({"networking_method": "directly"}, "not an accepted value."),
         ({"schedule_type": "AUTO"}, "not an accepted value."),
-        ({"daily_sync_time": "9:00"}, "expected a whole hour"),
+        ({"daily_sync_time": "9:00"}, "expected a time of day"),
     ],
 )
 def test_strict_mode_checks_json_types_and_exact_values(fields: dict[str, Any], problem: str) -> None:
@@ -658,9 +694,9 @@ def test_secret_bearing_values_are_never_echoed(name: str, value: Any) -> None:
 
 
 def test_secret_in_config_is_not_echoed_by_cross_field_errors() -> None:
-    fields = {"config": {"password": SECRET}, "trust_certificates": True}
+    fields = {"config": {"password": SECRET}, "trust_certificates": True, "run_setup_tests": False}
     message = str(_error(fields))
-    assert "needs run_setup_tests=True" in message
+    assert "which run_setup_tests=False turns off" in message
     assert SECRET not in message
 
 
