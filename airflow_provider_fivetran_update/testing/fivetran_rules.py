@@ -101,7 +101,7 @@ def _integral(value: Any) -> int | None:
 
 
 def _sync_frequency(value: Any) -> str | None:
-    if _integral(value) in SYNC_FREQUENCIES or value in _SYNC_FREQUENCY_TEXTS:
+    if _integral(value) in SYNC_FREQUENCIES or (isinstance(value, str) and value in _SYNC_FREQUENCY_TEXTS):
         return None
     return "expected one of " + ", ".join(str(minutes) for minutes in SYNC_FREQUENCIES) + " (minutes)"
 
