@@ -58,6 +58,7 @@ def test_a_pause_resume_or_schedule_change_is_sent_without_setup_tests(
     make_hook(timeout=SHORT_TIMEOUT, max_retries=0).update_connection(CONN, **fields)
     assert settle(sim, "PATCH", CONN_PATH, 1) == 1
     assert _bodies(sim) == [sent]
+    assert sim.setup_test_count(CONN) == 0
 
 
 def test_a_config_change_keeps_fivetrans_default(sim: FivetranSimulator) -> None:
@@ -65,6 +66,7 @@ def test_a_config_change_keeps_fivetrans_default(sim: FivetranSimulator) -> None
     assert updated["paused"] is True
     assert settle(sim, "PATCH", CONN_PATH, 1) == 1
     assert _bodies(sim) == [{"config": {"host": "db2"}, "paused": True}]
+    assert sim.setup_test_count(CONN) == 1
 
 
 def test_a_networking_change_keeps_fivetrans_default(sim: FivetranSimulator) -> None:
@@ -96,6 +98,8 @@ def test_the_policy_is_logged(sim: FivetranSimulator, caplog: pytest.LogCaptureF
     [
         pytest.param({"config": {"host": "db2"}}, id="config-default"),
         pytest.param({"paused": True, "run_setup_tests": True}, id="asked-for"),
+        pytest.param({"proxy_agent_id": "agent_2"}, id="networking"),
+        pytest.param({"paused": True, "trust_certificates": True}, id="trust-flag"),
     ],
 )
 def test_a_slow_patch_that_runs_setup_tests_is_sent_once(
@@ -106,6 +110,7 @@ def test_a_slow_patch_that_runs_setup_tests_is_sent_once(
         hook.update_connection(CONN, **fields)
     # One PATCH, not four: each attempt would run the setup tests again.
     assert settle(sim, "PATCH", CONN_PATH, 1) == 1
+    assert sim.setup_test_count(CONN) == 1
     assert not isinstance(caught.value, RetryableAPIError)
     message = str(caught.value)
     assert CONN in message
