@@ -40,6 +40,7 @@ from airflow_provider_fivetran_update.fields import (
     with_setup_test_policy,
 )
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
+from airflow_provider_fivetran_update.pacing import pacer_for
 from airflow_provider_fivetran_update.redaction import redact, secret_values
 
 if TYPE_CHECKING:
@@ -265,7 +266,10 @@ class FivetranHook(BaseHook):
             params=params,
         )
 
+        pacer = pacer_for(self._get_credentials())
+
         def send_once() -> dict[str, Any]:
+            pacer.wait()
             started = time.monotonic()
             try:
                 response = session.request(
@@ -278,6 +282,7 @@ class FivetranHook(BaseHook):
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from exc
+            pacer.observe(response.headers)
             self._log_answer(request, response.status_code, started)
             return parse_response(
                 request, response.status_code, response.headers, response.content, require_data=require_data
@@ -338,7 +343,10 @@ class FivetranHook(BaseHook):
             params=params,
         )
 
+        pacer = pacer_for(await self._aget_credentials())
+
         async def send_once() -> dict[str, Any]:
+            await pacer.await_turn()
             started = time.monotonic()
             try:
                 response = await client.request(
@@ -350,6 +358,7 @@ class FivetranHook(BaseHook):
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from exc
+            pacer.observe(response.headers)
             self._log_answer(request, response.status_code, started)
             return parse_response(request, response.status_code, response.headers, response.content)
 
