@@ -52,9 +52,9 @@ LIMIT_HEADER = "X-Rate-Limit"
 REMAINING_HEADER = "X-Rate-Limit-Remaining"
 DEFAULT_WINDOW_SECONDS = 3600.0
 CONFIG_SECTION = "fivetran"
-# A request reaches the server a little after it leaves: waiting this much longer than the window
-# keeps a request from arriving just before the one it replaces has expired there.
-_GUARD_SECONDS = 0.1
+# A request is timed from its answer (the server counted it no later than that), so a request that
+# replaces it cannot arrive before it left the server's window; the guard covers clock granularity.
+_GUARD_SECONDS = 0.05
 # Pacing never holds a request longer than this; past it the request goes and the retry policy
 # handles the 429 (it waits Retry-After, capped, and tells the user).
 MAX_WAIT_SECONDS = 60.0
@@ -111,20 +111,30 @@ class QuotaPacer:
         self._booked_since = 0  # requests booked after the last answer read, which it did not count
         self._sent: list[float] = []  # when this process's requests left (or will leave), sorted
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Take in the quota headers of an answer (any status; answers without them are ignored)."""
+    def observe(self, headers: Mapping[str, str], booked: float | None = None) -> None:
+        """Take in an answer: its quota headers (any status), and when it came.
+
+        :param headers: the answer's headers; without the quota headers only the time is kept.
+        :param booked: what :meth:`wait` returned for this request. The request is then timed from
+            now, the latest moment the server can have counted it.
+        """
         limit = _count(_header(headers, LIMIT_HEADER))
         remaining = _count(_header(headers, REMAINING_HEADER))
-        if remaining is None:
-            return
         with self._lock:
+            if booked is not None:
+                index = bisect.bisect_left(self._sent, booked)
+                if index < len(self._sent) and self._sent[index] == booked:
+                    del self._sent[index]
+                    bisect.insort(self._sent, max(booked, self._clock()))
+            if remaining is None:
+                return
             self._limit = limit if limit is not None else self._limit
             self._remaining = remaining
             self._observed_at = self._clock()
             self._booked_since = 0
 
-    def reserve(self) -> float:
-        """Book the next request's turn; return the seconds to wait before sending it."""
+    def reserve(self) -> tuple[float, float]:
+        """Book the next request's turn: ``(seconds to wait, booked time for observe())``."""
         with self._lock:
             now = self._clock()
             at = self._turn(now)
@@ -132,24 +142,26 @@ class QuotaPacer:
             self._booked_since += 1
         if at - now >= 1:
             log.debug(
-                "Fivetran quota: %d of %s requests left; waiting %.1f s",
-                self._remaining or 0,
+                "Fivetran quota: %s of %s requests left; waiting %.1f s",
+                self._remaining,
                 self._limit,
                 at - now,
             )
-        return at - now
+        return at - now, at
 
-    def wait(self) -> None:
-        """Block until the next request may go (no wait while the quota has room)."""
-        seconds = self.reserve()
+    def wait(self) -> float:
+        """Block until the next request may go (no wait while the quota has room); the booked time."""
+        seconds, booked = self.reserve()
         if seconds > 0:
             time.sleep(seconds)
+        return booked
 
-    async def await_turn(self) -> None:
-        """Await until the next request may go, without blocking the event loop."""
-        seconds = self.reserve()
+    async def await_turn(self) -> float:
+        """Await until the next request may go, without blocking the event loop; the booked time."""
+        seconds, booked = self.reserve()
         if seconds > 0:
             await asyncio.sleep(seconds)
+        return booked
 
     def _turn(self, now: float) -> float:
         sent, window = self._sent, self.window
@@ -189,12 +201,12 @@ class QuotaPacer:
 class _NoPacing(QuotaPacer):
     """Pacing turned off: requests go at once, answers are not read."""
 
-    def observe(self, headers: Mapping[str, str]) -> None:
+    def observe(self, headers: Mapping[str, str], booked: float | None = None) -> None:
         """Ignore the answer."""
 
-    def reserve(self) -> float:
+    def reserve(self) -> tuple[float, float]:
         """Never wait."""
-        return 0.0
+        return 0.0, 0.0
 
 
 _pacers: dict[tuple[str, str], QuotaPacer] = {}

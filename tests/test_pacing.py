@@ -43,7 +43,7 @@ def _answer(pacer: QuotaPacer, clock: ManualClock, limit: int, remaining: int) -
 
 def _send(pacer: QuotaPacer, clock: ManualClock) -> float:
     """One request: wait its turn on the manual clock; return the time it leaves."""
-    clock.now += pacer.reserve()
+    clock.now += pacer.reserve()[0]
     return clock.now
 
 
@@ -53,9 +53,9 @@ def _send(pacer: QuotaPacer, clock: ManualClock) -> float:
 def test_without_quota_headers_nothing_waits() -> None:
     clock = ManualClock()
     pacer = QuotaPacer(10, clock=clock)
-    assert [pacer.reserve() for _ in range(100)] == [0.0] * 100
+    assert [pacer.reserve()[0] for _ in range(100)] == [0.0] * 100
     pacer.observe({"Content-Type": "application/json"})
-    assert pacer.reserve() == 0.0
+    assert pacer.reserve()[0] == 0.0
 
 
 def test_room_is_used_at_once_then_requests_follow_the_window() -> None:
@@ -67,11 +67,23 @@ def test_room_is_used_at_once_then_requests_follow_the_window() -> None:
     assert burst == [first + 0.01] * 4  # four left: no wait
     # The quota is used up: the sixth request waits until the first has left the 10 s window.
     sixth = _send(pacer, clock)
-    assert sixth == pytest.approx(first + 10 + 0.1)
+    assert sixth == pytest.approx(first + 10 + 0.05)
     # The next four follow the four that went with the first, one slot each.
     later = [_send(pacer, clock) for _ in range(4)]
-    assert later == pytest.approx([first + 0.01 + 10.1] * 4)
-    assert _send(pacer, clock) == pytest.approx(first + 20.2)
+    assert later == pytest.approx([first + 0.01 + 10.05] * 4)
+    assert _send(pacer, clock) == pytest.approx(first + 20.1)
+
+
+def test_a_request_is_timed_from_its_answer() -> None:
+    # The server counted it somewhere between sending and answering: its slot is free for certain
+    # only a window after the answer.
+    clock = ManualClock()
+    pacer = QuotaPacer(10, clock=clock)
+    seconds, booked = pacer.reserve()
+    assert seconds == 0.0
+    clock.now += 0.5
+    pacer.observe(_headers(1, 0), booked)
+    assert pacer.reserve()[0] == pytest.approx(10.05)
 
 
 def test_other_clients_usage_is_left_to_them() -> None:
@@ -81,14 +93,14 @@ def test_other_clients_usage_is_left_to_them() -> None:
     _answer(pacer, clock, 5, 2)  # someone else used two of the five
     assert [_send(pacer, clock) for _ in range(2)] == [start + 0.01] * 2
     # Ours: three in the window. Room again when the first of them leaves it.
-    assert _send(pacer, clock) == pytest.approx(start + 10.1)
+    assert _send(pacer, clock) == pytest.approx(start + 10.05)
 
 
 def test_when_others_hold_the_whole_quota_it_tries_at_the_average_rate() -> None:
     clock = ManualClock()
     pacer = QuotaPacer(10, clock=clock)
     pacer.observe(_headers(5, 0))
-    assert pacer.reserve() == pytest.approx(10 / 5)
+    assert pacer.reserve()[0] == pytest.approx(10 / 5)
 
 
 def test_requests_that_left_the_window_since_the_answer_free_room() -> None:
@@ -97,7 +109,7 @@ def test_requests_that_left_the_window_since_the_answer_free_room() -> None:
     sent = [_send(pacer, clock) for _ in range(3)]
     _answer(pacer, clock, 3, 0)
     clock.now = sent[0] + 10.5  # all three have left; the answer is stale
-    assert pacer.reserve() == 0.0
+    assert pacer.reserve()[0] == 0.0
 
 
 def test_no_request_is_held_longer_than_max_wait(caplog: pytest.LogCaptureFixture) -> None:
@@ -105,7 +117,7 @@ def test_no_request_is_held_longer_than_max_wait(caplog: pytest.LogCaptureFixtur
     pacer = QuotaPacer(3600, clock=clock, max_wait=60)
     _send(pacer, clock)
     _answer(pacer, clock, 1, 0)
-    assert pacer.reserve() == 60
+    assert pacer.reserve()[0] == 60
     assert "no requests left in the 3600 s window; sending after 60 s" in caplog.text
 
 
@@ -114,10 +126,10 @@ def test_headers_are_read_whatever_their_case_and_bad_values_ignored() -> None:
     pacer = QuotaPacer(10, clock=clock)
     _send(pacer, clock)
     pacer.observe({"x-rate-limit": "1", "x-rate-limit-remaining": "0"})
-    assert pacer.reserve() == pytest.approx(10.1)
+    assert pacer.reserve()[0] == pytest.approx(10.05)
     other = QuotaPacer(10, clock=clock)
     other.observe({"X-Rate-Limit": "lots", "X-Rate-Limit-Remaining": "-3"})
-    assert other.reserve() == 0.0
+    assert other.reserve()[0] == 0.0
 
 
 def test_the_window_must_be_positive() -> None:

@@ -269,7 +269,7 @@ class FivetranHook(BaseHook):
         pacer = pacer_for(self._get_credentials())
 
         def send_once() -> dict[str, Any]:
-            pacer.wait()
+            booked = pacer.wait()
             started = time.monotonic()
             try:
                 response = session.request(
@@ -282,7 +282,7 @@ class FivetranHook(BaseHook):
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from exc
-            pacer.observe(response.headers)
+            pacer.observe(response.headers, booked)
             self._log_answer(request, response.status_code, started)
             return parse_response(
                 request, response.status_code, response.headers, response.content, require_data=require_data
@@ -346,7 +346,7 @@ class FivetranHook(BaseHook):
         pacer = pacer_for(await self._aget_credentials())
 
         async def send_once() -> dict[str, Any]:
-            await pacer.await_turn()
+            booked = await pacer.await_turn()
             started = time.monotonic()
             try:
                 response = await client.request(
@@ -358,7 +358,7 @@ class FivetranHook(BaseHook):
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from exc
-            pacer.observe(response.headers)
+            pacer.observe(response.headers, booked)
             self._log_answer(request, response.status_code, started)
             return parse_response(request, response.status_code, response.headers, response.content)
 
