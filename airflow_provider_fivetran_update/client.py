@@ -3,10 +3,11 @@
 One place builds a request (:func:`build_request`), one place turns an answer into data or a
 :class:`~airflow_provider_fivetran_update.exceptions.FivetranAPIError` (:func:`parse_response`),
 one place maps a transport failure to an error (:func:`transport_error`), and one
-:class:`RetryPolicy` is applied by both ``tenacity.Retrying`` and ``tenacity.AsyncRetrying``.
+:class:`RetryPolicy` decides every retry of both paths (:meth:`RetryPolicy.call` and
+:meth:`RetryPolicy.acall` only differ in how they sleep).
 The hook sends with ``requests`` on workers and with ``httpx`` in triggers.
 
-``requests``, ``httpx`` and ``tenacity`` are imported inside functions only: DAG files import
+``requests`` and ``httpx`` are imported inside functions only: DAG files import
 this module on every parse.
 """
 
@@ -16,19 +17,22 @@ import json as jsonlib
 import logging
 import platform
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_fivetran_update import __version__
-from airflow_provider_fivetran_update.exceptions import FivetranAPIError
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
+from airflow_provider_fivetran_update.exceptions import (
+    FivetranAPIError,
+    FivetranRateLimitError,
+    FivetranRetryLaterError,
+)
+from airflow_provider_fivetran_update.hooks.options import check_retry_settings
 
 __all__ = [
     "ACCEPT_HEADER",
@@ -373,16 +377,23 @@ def _is_tls_error(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When and how long to wait before sending a failed request again.
+    """When and how long to wait before sending a failed request again, within a deadline.
 
-    429 waits ``Retry-After`` (capped at ``max_wait``) when the answer has it; 429 without it,
-    500/502/503/504 and transport failures back off exponentially from ``min_wait`` with
-    ``jitter`` (a fraction of the wait added at random), capped at ``max_wait``. Every other
-    error fails at once. When retries run out, the last :class:`FivetranAPIError` is raised.
+    429, 500, 502, 503, 504 and transport failures are retried; every other error fails at once.
+    A 429 waits its ``Retry-After`` (a positive number of seconds or an HTTP date); anything
+    else, and a ``Retry-After`` of 0, a negative one or garbage, backs off exponentially from
+    ``min_wait`` with ``jitter`` (a fraction of the wait added at random), capped at ``max_wait``.
+    When retries run out, the last :class:`FivetranAPIError` is raised.
+
+    Nothing sleeps past what the caller can give: a ``Retry-After`` longer than ``max_wait`` or
+    than the time left before the call's deadline raises
+    :class:`~airflow_provider_fivetran_update.exceptions.FivetranRateLimitError` at once (asking
+    before then would only be rate-limited again), and a backoff that would end after the
+    deadline raises :class:`~airflow_provider_fivetran_update.exceptions.FivetranRetryLaterError`.
 
     :param max_retries: attempts after the first (0 sends once).
     :param min_wait: the first backoff, in seconds.
-    :param max_wait: the cap on any single wait, ``Retry-After`` included, in seconds.
+    :param max_wait: the longest single wait, in seconds.
     :param jitter: random extra wait, as a fraction of the backoff (0.25 adds up to 25 %).
     """
 
@@ -392,17 +403,21 @@ class RetryPolicy:
     jitter: float = 0.25
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
-        if self.min_wait < 0 or self.max_wait < 0 or self.jitter < 0:
-            raise ValueError("min_wait, max_wait and jitter must be >= 0")
-        if self.max_wait < self.min_wait:
-            raise ValueError(f"max_wait ({self.max_wait}) must be >= min_wait ({self.min_wait})")
+        check_retry_settings(
+            max_retries=self.max_retries, retry_min_wait=self.min_wait, retry_max_wait=self.max_wait
+        )
+        if self.jitter < 0:
+            raise ValueError(f"jitter must be >= 0, got {self.jitter!r}.")
 
     def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
-        """The wait before attempt ``attempt + 1``, after ``error`` failed attempt ``attempt``."""
-        if isinstance(error, RetryableAPIError) and error.retry_after is not None:
-            return min(error.retry_after, self.max_wait)
+        """The wait before attempt ``attempt + 1``, after ``error`` failed attempt ``attempt``.
+
+        A positive ``Retry-After`` as Fivetran gave it (:meth:`plan` decides whether it fits);
+        otherwise the exponential backoff.
+        """
+        retry_after = _positive_retry_after(error)
+        if retry_after is not None:
+            return retry_after
         backoff = min(self.max_wait, self.min_wait * 2.0 ** max(0, attempt - 1))
         return min(self.max_wait, backoff * (1 + random.uniform(0, self.jitter)))
 
@@ -418,45 +433,92 @@ class RetryPolicy:
             return False
         return idempotent or not error.maybe_applied
 
-    def tenacity_kwargs(
-        self, logger: logging.Logger | None = None, *, idempotent: bool = True
-    ) -> dict[str, Any]:
-        """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
-        from tenacity import retry_if_exception, stop_after_attempt
+    def plan(
+        self,
+        attempt: int,
+        error: BaseException,
+        *,
+        idempotent: bool = True,
+        deadline: float | None = None,
+        now: float | None = None,
+    ) -> float | FivetranRetryLaterError | None:
+        """What to do after ``error`` failed attempt ``attempt``.
 
-        logger = logger or log
-
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            return self.wait_seconds(state.attempt_number, error)
-
-        def before_sleep(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            seconds = float(state.next_action.sleep) if state.next_action else 0.0
-            logger.warning(
-                "Retrying Fivetran API request in %.2fs (retry %d of %d) after: %s",
-                seconds,
-                state.attempt_number,
-                self.max_retries,
-                error,
+        :return: the seconds to sleep before the next attempt; ``None`` to raise ``error`` as it
+            is (not retryable, or retries spent); or the
+            :class:`~airflow_provider_fivetran_update.exceptions.FivetranRetryLaterError` to
+            raise because the wait does not fit ``max_wait`` or the ``deadline`` (epoch seconds).
+        """
+        if not isinstance(error, RetryableAPIError) or not self.is_retryable(error, idempotent=idempotent):
+            return None
+        left = None if deadline is None else deadline - (time.time() if now is None else now)
+        retry_after = _positive_retry_after(error)
+        if retry_after is not None and (
+            retry_after > self.max_wait or (left is not None and retry_after >= left)
+        ):
+            limit = (
+                f"retry_max_wait ({self.max_wait:g} s)"
+                if retry_after > self.max_wait
+                else f"the {max(0.0, left or 0.0):.1f} s left before the deadline"
             )
+            return _not_retried(
+                FivetranRateLimitError,
+                error,
+                retry_after,
+                f"Fivetran asked to wait {retry_after:g} s before the next request (Retry-After), "
+                f"longer than {limit}; the request was not sent again, since Fivetran would only "
+                "answer 429 again. Wait for the rate limit to reset, or spread this API key's "
+                "requests over more time",
+            )
+        if attempt > self.max_retries:
+            return None
+        wait = self.wait_seconds(attempt, error)
+        if left is not None and wait >= left:
+            return _not_retried(
+                FivetranRetryLaterError,
+                error,
+                wait,
+                f"The next attempt would start in {wait:.1f} s, after the deadline "
+                f"({max(0.0, left):.1f} s left), so it was not sent. {error.hint or ''}".rstrip(),
+            )
+        return wait
 
-        return {
-            "stop": stop_after_attempt(self.max_retries + 1),
-            "wait": wait,
-            "retry": retry_if_exception(lambda error: self.is_retryable(error, idempotent=idempotent)),
-            "before_sleep": before_sleep,
-            "reraise": True,
-        }
+    def _log_retry(
+        self, logger: logging.Logger | None, wait: float, attempt: int, error: BaseException
+    ) -> None:
+        (logger or log).warning(
+            "Retrying Fivetran API request in %.2fs (retry %d of %d) after: %s",
+            wait,
+            attempt,
+            self.max_retries,
+            error,
+        )
 
     def call(
-        self, send: Callable[[], _T], logger: logging.Logger | None = None, *, idempotent: bool = True
+        self,
+        send: Callable[[], _T],
+        logger: logging.Logger | None = None,
+        *,
+        idempotent: bool = True,
+        deadline: float | None = None,
     ) -> _T:
-        """Run ``send`` (one attempt) under this policy, synchronously."""
-        from tenacity import Retrying
+        """Run ``send`` (one attempt) under this policy, synchronously.
 
-        result: _T = Retrying(**self.tenacity_kwargs(logger, idempotent=idempotent))(send)
-        return result
+        :param deadline: epoch seconds after which no attempt starts and no wait ends.
+        """
+        attempt = 1
+        while True:
+            try:
+                return send()
+            except Exception as error:
+                step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
+                if step is None:
+                    raise
+                if isinstance(step, FivetranRetryLaterError):
+                    raise step from error
+                self._log_retry(logger, step, attempt, error)
+            time.sleep(step)
+            attempt += 1
 
     async def acall(
         self,
@@ -464,9 +526,43 @@ class RetryPolicy:
         logger: logging.Logger | None = None,
         *,
         idempotent: bool = True,
+        deadline: float | None = None,
     ) -> _T:
         """Run ``send`` (one attempt) under this policy, waiting with ``asyncio.sleep``."""
-        from tenacity import AsyncRetrying
+        import asyncio
 
-        result: _T = await AsyncRetrying(**self.tenacity_kwargs(logger, idempotent=idempotent))(send)
-        return result
+        attempt = 1
+        while True:
+            try:
+                return await send()
+            except Exception as error:
+                step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
+                if step is None:
+                    raise
+                if isinstance(step, FivetranRetryLaterError):
+                    raise step from error
+                self._log_retry(logger, step, attempt, error)
+            await asyncio.sleep(step)
+            attempt += 1
+
+
+def _positive_retry_after(error: BaseException | None) -> float | None:
+    """A ``Retry-After`` worth honouring: 0 (or a date in the past) would make a burst of retries."""
+    retry_after = getattr(error, "retry_after", None) if isinstance(error, RetryableAPIError) else None
+    return retry_after if retry_after is not None and retry_after > 0 else None
+
+
+def _not_retried(
+    kind: type[FivetranRetryLaterError], error: FivetranAPIError, retry_after: float, hint: str
+) -> FivetranRetryLaterError:
+    return kind(
+        retry_after=retry_after,
+        status_code=error.status_code,
+        code=error.code,
+        message=error.message,
+        connection_id=error.connection_id,
+        request_id=error.request_id,
+        method=error.method,
+        path=error.path,
+        hint=hint,
+    )

@@ -7,6 +7,7 @@ Fivetran connection, what Fivetran said, and what to do next. No message ever co
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from airflow_provider_fivetran_update._compat import AirflowException
 
@@ -92,3 +93,26 @@ class FivetranAPIError(FivetranError):
         if self.hint:
             text += f". {self.hint}"
         return text
+
+
+class FivetranRetryLaterError(FivetranAPIError):
+    """A request failed and was not sent again: the wait before another attempt does not fit.
+
+    Raised instead of sleeping past the caller's deadline or past ``retry_max_wait``. A wait
+    (sensor, trigger, operator) turns it into its timeout outcome when ``retry_after`` ends after
+    its deadline.
+
+    :param retry_after: seconds to wait before another attempt makes sense.
+    """
+
+    def __init__(self, *, retry_after: float, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
+
+
+class FivetranRateLimitError(FivetranRetryLaterError):
+    """Fivetran answered 429 with a ``Retry-After`` longer than the request may wait.
+
+    Asking before then would only be rate-limited again, so the request fails at once; the
+    message names the wait Fivetran asked for. ``retry_after`` is that wait in seconds.
+    """

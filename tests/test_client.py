@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_fivetran_update import __version__
+from airflow_provider_fivetran_update import client as client_module
 from airflow_provider_fivetran_update.client import (
     ACCEPT_HEADER,
     DEFAULT_BASE_URL,
@@ -28,7 +29,11 @@ from airflow_provider_fivetran_update.client import (
     parse_retry_after,
     transport_error,
 )
-from airflow_provider_fivetran_update.exceptions import FivetranAPIError
+from airflow_provider_fivetran_update.exceptions import (
+    FivetranAPIError,
+    FivetranRateLimitError,
+    FivetranRetryLaterError,
+)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "airflow_provider_fivetran_update"
 
@@ -257,12 +262,83 @@ def test_wait_is_exponential_with_bounded_jitter_and_capped() -> None:
     assert policy.wait_seconds(10, None) == 10.0
 
 
-def test_wait_honours_retry_after_up_to_the_cap() -> None:
-    policy = RetryPolicy(min_wait=0.01, max_wait=5.0)
-    error = RetryableAPIError(status_code=429, code=None, message="m", retry_after=3.0)
-    assert policy.wait_seconds(1, error) == 3.0
-    error = RetryableAPIError(status_code=429, code=None, message="m", retry_after=3600.0)
-    assert policy.wait_seconds(1, error) == 5.0
+def test_wait_honours_a_positive_retry_after_and_backs_off_otherwise() -> None:
+    policy = RetryPolicy(min_wait=0.5, max_wait=5.0, jitter=0.0)
+    for retry_after, expected in ((3.0, 3.0), (3600.0, 3600.0), (0.0, 0.5), (None, 0.5)):
+        error = RetryableAPIError(status_code=429, code=None, message="m", retry_after=retry_after)
+        assert policy.wait_seconds(1, error) == expected
+
+
+def _rate_limited(retry_after: float | None, status: int = 429) -> RetryableAPIError:
+    return RetryableAPIError(
+        status_code=status,
+        code="TooManyRequests",
+        message="Rate limit exceeded",
+        connection_id="conn_a",
+        method="GET",
+        path="/v1/connections/conn_a",
+        retry_after=retry_after,
+    )
+
+
+def test_plan_sleeps_a_retry_after_that_fits() -> None:
+    policy = RetryPolicy(max_retries=3, min_wait=0.01, max_wait=5.0)
+    assert policy.plan(1, _rate_limited(3.0)) == 3.0
+    assert policy.plan(1, _rate_limited(3.0), deadline=1_000.0, now=990.0) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "deadline", "limit"),
+    [
+        (3600.0, None, "longer than retry_max_wait (60 s)"),
+        (4.0, 1_003.0, "longer than the 3.0 s left before the deadline"),
+    ],
+    ids=["past-retry_max_wait", "past-the-deadline"],
+)
+def test_plan_refuses_a_retry_after_that_does_not_fit(
+    retry_after: float, deadline: float | None, limit: str
+) -> None:
+    policy = RetryPolicy(max_retries=5, min_wait=0.01, max_wait=60.0)
+    error = policy.plan(1, _rate_limited(retry_after), deadline=deadline, now=1_000.0)
+    assert isinstance(error, FivetranRateLimitError)
+    assert error.retry_after == retry_after
+    assert (error.status_code, error.code, error.connection_id) == (429, "TooManyRequests", "conn_a")
+    text = str(error)
+    assert f"Fivetran asked to wait {retry_after:g} s before the next request (Retry-After)" in text
+    assert limit in text
+    # Also with no retries left: the message still says what Fivetran asked for.
+    assert isinstance(
+        RetryPolicy(max_retries=0, max_wait=60.0).plan(1, _rate_limited(3600.0)), FivetranRateLimitError
+    )
+
+
+def test_plan_refuses_a_backoff_that_ends_after_the_deadline() -> None:
+    policy = RetryPolicy(max_retries=5, min_wait=2.0, max_wait=60.0, jitter=0.0)
+    error = policy.plan(1, _rate_limited(None, status=503), deadline=1_001.0, now=1_000.0)
+    assert isinstance(error, FivetranRetryLaterError)
+    assert not isinstance(error, FivetranRateLimitError)
+    assert error.retry_after == 2.0
+    assert "The next attempt would start in 2.0 s, after the deadline (1.0 s left)" in str(error)
+    assert policy.plan(1, _rate_limited(None, status=503), deadline=1_003.0, now=1_000.0) == 2.0
+
+
+def test_plan_gives_up_on_other_errors_and_when_retries_are_spent() -> None:
+    policy = RetryPolicy(max_retries=2, min_wait=0.01, max_wait=1.0)
+    assert policy.plan(3, _rate_limited(None, status=503)) is None
+    assert policy.plan(1, FivetranAPIError(status_code=400, code="Bad", message="no")) is None
+    assert policy.plan(1, ValueError("not an API error")) is None
+
+
+@pytest.mark.parametrize("retry_after", [0.0, None], ids=["zero-or-negative", "absent-or-garbage"])
+def test_a_useless_retry_after_backs_off_instead_of_bursting(
+    retry_after: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(client_module.time, "sleep", slept.append)
+    flaky = _Flaky(3, _rate_limited(retry_after))
+    assert RetryPolicy(max_retries=3, min_wait=0.5, max_wait=5.0, jitter=0.0).call(flaky) == {"ok": "yes"}
+    assert flaky.calls == 4
+    assert slept == [0.5, 1.0, 2.0]
 
 
 class _Flaky:

@@ -22,6 +22,8 @@ from airflow_provider_fivetran_update.client import DEFAULT_BASE_URL, RetryableA
 from airflow_provider_fivetran_update.exceptions import (
     FivetranAPIError,
     FivetranError,
+    FivetranRateLimitError,
+    FivetranRetryLaterError,
     FivetranValidationError,
 )
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
@@ -364,11 +366,76 @@ def test_429_waits_retry_after_then_succeeds(sim: FivetranSimulator) -> None:
     assert 0.95 <= elapsed < 3.0
 
 
-def test_retry_after_is_capped_by_retry_max_wait(sim: FivetranSimulator) -> None:
-    sim.fail_next(1, status=429, headers={"Retry-After": "30"})
-    started = time.monotonic()
-    assert make_hook(retry_max_wait=0.2).get_connection_details(CONN)["id"] == CONN
-    assert time.monotonic() - started < 5
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_retry_after_longer_than_retry_max_wait_fails_at_once_naming_the_wait(
+    sim: FivetranSimulator, asynchronous: bool
+) -> None:
+    sim.fail_next(3, status=429, headers={"Retry-After": "30"})
+    hook = make_hook(retry_max_wait=0.2)
+    with pytest.raises(FivetranRateLimitError) as caught:
+        if asynchronous:
+            run_async(hook, lambda: hook.aget_connection_details(CONN))
+        else:
+            hook.get_connection_details(CONN)
+    assert caught.value.retry_after == 30.0
+    assert caught.value.status_code == 429
+    assert "Fivetran asked to wait 30 s before the next request (Retry-After)" in str(caught.value)
+    assert "retry_max_wait (0.2 s)" in str(caught.value)
+    assert settle(sim, "GET", CONN_PATH, 1) == 1  # no blind retry into a certain 429
+
+
+@pytest.mark.parametrize("retry_after", ["0", "-1", "soon", ""], ids=["zero", "negative", "garbage", "empty"])
+def test_a_useless_retry_after_gets_the_normal_backoff_not_a_burst(
+    sim: FivetranSimulator, retry_after: str
+) -> None:
+    sim.fail_next(2, status=429, headers={"Retry-After": retry_after})
+    assert make_hook(retry_min_wait=0.2, retry_max_wait=1.0).get_connection_details(CONN)["id"] == CONN
+    requests = logged(sim, 3)
+    assert [r.status for r in requests] == [429, 429, 200]
+    # Exponential backoff from retry_min_wait: 0.2 s, then 0.4 s (sleeps never end early).
+    assert requests[1].time - requests[0].time >= 0.2
+    assert requests[2].time - requests[1].time >= 0.4
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_retries_stop_before_a_backoff_would_pass_the_deadline(
+    sim: FivetranSimulator, asynchronous: bool
+) -> None:
+    sim.fail_next(10, status=503)
+    hook = make_hook(max_retries=10, retry_min_wait=0.4, retry_max_wait=5.0)
+    deadline = time.time() + 1.0
+    with pytest.raises(FivetranRetryLaterError) as caught:
+        if asynchronous:
+            run_async(hook, lambda: hook.aget_connection_details(CONN, deadline=deadline))
+        else:
+            hook.get_connection_details(CONN, deadline=deadline)
+    # 0 s: 503, wait 0.4-0.5 s: 503; the next backoff (0.8-1 s) would end after the deadline.
+    assert settle(sim, "GET", CONN_PATH, 2) == 2
+    assert caught.value.status_code == 503
+    assert "after the deadline" in str(caught.value)
+    assert caught.value.retry_after >= 0.8
+
+
+def test_retry_after_past_the_deadline_fails_at_once(sim: FivetranSimulator) -> None:
+    sim.fail_next(3, status=429, headers={"Retry-After": "4"})
+    with pytest.raises(FivetranRateLimitError) as caught:
+        make_hook(retry_max_wait=60.0).get_connection_details(CONN, deadline=time.time() + 3)
+    assert caught.value.retry_after == 4.0
+    assert "Fivetran asked to wait 4 s" in str(caught.value)
+    assert "left before the deadline" in str(caught.value)
+    assert settle(sim, "GET", CONN_PATH, 1) == 1
+
+
+def test_a_retry_gets_only_the_time_left_as_its_timeout(sim: FivetranSimulator) -> None:
+    """The first attempt has the full request timeout; a retry never outlives the deadline."""
+    sim.fail_next(1, status=503)
+    sim.fail_next(1, delay=5.0)
+    hook = make_hook(timeout=5.0, max_retries=3, retry_min_wait=0.2, retry_max_wait=0.2)
+    deadline = time.time() + 1.5
+    with pytest.raises(FivetranAPIError) as caught:
+        hook.get_connection_details(CONN, deadline=deadline)
+    assert caught.value.status_code is None  # the second attempt timed out: no answer
+    assert time.time() < deadline + 2.5  # well before the 5 s request timeout would end it
     assert settle(sim, "GET", CONN_PATH, 2) == 2
 
 
@@ -446,15 +513,16 @@ def test_real_404_names_the_connection_and_the_hint(sim: FivetranSimulator) -> N
     assert settle(sim, None, None, 1) == 1
 
 
-def test_rate_limit_then_recovery(sim: FivetranSimulator) -> None:
+def test_an_hourly_rate_limit_fails_at_once_naming_the_wait(sim: FivetranSimulator) -> None:
     sim.rate_limit(1, per_seconds=3600)
-    hook = make_hook(max_retries=2, retry_max_wait=0.05)
+    hook = make_hook(max_retries=2, retry_max_wait=60.0)
     hook.get_connection_details(CONN)
-    with pytest.raises(RetryableAPIError) as caught:
+    with pytest.raises(FivetranRateLimitError) as caught:
         hook.get_connection_details(CONN)
     assert caught.value.status_code == 429
-    assert caught.value.retry_after is not None
-    assert settle(sim, "GET", CONN_PATH, 4) == 4  # 1 allowed + 3 limited
+    assert caught.value.retry_after > 3000  # what the simulator's hourly window asks for
+    assert f"Fivetran asked to wait {caught.value.retry_after:g} s" in str(caught.value)
+    assert settle(sim, "GET", CONN_PATH, 2) == 2  # 1 allowed + 1 limited, no retries into it
 
 
 # -- connection reuse ----------------------------------------------------------------------------

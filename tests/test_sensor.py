@@ -7,6 +7,7 @@ of the provider is mocked; the only stand-in is the simulated Fivetran API.
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -282,6 +283,36 @@ def test_deferrable_waits_in_the_trigger_for_a_historical_resync(
     _assert_no_secret(sim, output.out + output.err, caplog.text, json.dumps(result))
 
 
+# What a trigger that yields inside its reader leaves in a user's log under dag.test().
+TRIGGERER_NOISE = (
+    "Task exception was never retrieved",
+    "asynchronous generator is already running",
+    "no running event loop",
+    "cancel scope",
+    "Exception ignored",
+)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_deferred_wait_under_dag_test_leaves_the_triggerer_quiet(
+    sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    sim.add_connection("pg_quiet", setup_state="incomplete")
+    changer = _after_first_get(sim, "pg_quiet", setup_state="connected")
+    dag = _sensor_dag("quiet", connection_id="pg_quiet", deferrable=True, poke_interval=0.5, timeout=60)
+
+    with caplog.at_level("INFO"):
+        dag_run = run_dag(dag)
+        gc.collect()  # a generator dropped mid-cleanup reports here
+    changer.join(5)
+
+    assert _ti(dag_run, "wait").state == "success"
+    assert INLINE_TRIGGER_LOG in caplog.text
+    output = capfd.readouterr()
+    logs = caplog.text + output.out + output.err
+    assert [line for line in logs.splitlines() if any(text in line for text in TRIGGERER_NOISE)] == []
+
+
 def test_deferrable_already_satisfied_reads_once_and_never_defers(
     sim: FivetranSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -456,8 +487,8 @@ def test_trigger_gets_an_absolute_end_time_from_the_sensor_timeout(sim: Fivetran
     assert trigger.poll_interval == 7
     assert trigger.expected_setup_state == ["connected"]
     assert trigger.expected_sync_state == ["scheduled", "syncing"]
-    assert trigger.request_timeout == 12
-    assert trigger.max_retries == 3
+    assert trigger.options.request_timeout == 12
+    assert trigger.options.max_retries == 3
 
 
 _Complete = Callable[..., Any]

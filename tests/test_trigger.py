@@ -4,6 +4,7 @@ and the pure state helpers the sensor and the trigger share."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import json
 import logging
@@ -12,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.states import (
@@ -23,6 +25,9 @@ from airflow_provider_fivetran_update.states import (
 )
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+
+# What a user running their DAG tests with this warning as an error would see fail.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 
 SOURCE_PASSWORD = "source-db-password-42"
 FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
@@ -220,6 +225,57 @@ def test_first_poll_at_never_delays_past_end_time(sim: FivetranSimulator) -> Non
     assert [event["status"] for event in events] == ["timeout"]
     assert time.time() - started < 5
     assert _gets(sim, "pg_late") == 1  # one last look at the deadline, then the timeout
+
+
+# -- a quiet triggerer -------------------------------------------------------------------------------
+
+# What a trigger that yields inside its reader leaves in a user's log when the runner drops it.
+TRIGGERER_NOISE = (
+    "Task exception was never retrieved",
+    "asynchronous generator is already running",
+    "no running event loop",
+    "cancel scope",
+    "Exception ignored",
+    "error occurred during closing of asynchronous generator",
+)
+
+
+def _first_event_as_airflow_takes_it(
+    trigger: FivetranConnectionStateTrigger,
+) -> tuple[dict[str, Any], list[str]]:
+    """Run the trigger as Airflow's in-process runner (``dag.test()``) does: ``anext`` once, then
+    drop the generator; return the event and whatever the loop reported as unhandled."""
+    problems: list[str] = []
+
+    async def main() -> TriggerEvent | None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: problems.append(f"{context.get('message')} {context.get('exception')!r}")
+        )
+        return await anext(trigger.run(), None)
+
+    event = asyncio.run(main())
+    assert event is not None
+    gc.collect()
+    return dict(event.payload), problems
+
+
+@pytest.mark.parametrize("batch_reads", [True, False], ids=["shared-reader", "own-hook"])
+@pytest.mark.parametrize("outcome", ["success", "timeout", "error"])
+def test_the_event_comes_after_the_reader_is_closed_so_nothing_is_left_to_clean_up(
+    sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, batch_reads: bool, outcome: str
+) -> None:
+    sim.add_connection("quiet", setup_state="connected" if outcome == "success" else "incomplete")
+    connection_id = "quiet" if outcome != "error" else "missing"
+    trigger = _trigger(connection_id, seconds=0.5, poll_interval=30, batch_reads=batch_reads)
+
+    with caplog.at_level(logging.DEBUG):
+        payload, problems = _first_event_as_airflow_takes_it(trigger)
+
+    assert payload["status"] == outcome
+    assert problems == []
+    noise = [line for line in caplog.text.splitlines() if any(text in line for text in TRIGGERER_NOISE)]
+    assert noise == []
+    assert _gets(sim, connection_id) == (1 if outcome != "timeout" else 2)
 
 
 # -- serialize() ------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers import _reads
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 
+# What a user running their DAG tests with this warning as an error would see fail.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+
 FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 SOURCE_PASSWORD = "source-db-password-42"
 

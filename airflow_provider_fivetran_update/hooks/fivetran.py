@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +41,7 @@ from airflow_provider_fivetran_update.fields import (
     update_warnings,
     with_setup_test_policy,
 )
-from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, HookOptions
 from airflow_provider_fivetran_update.pacing import pacer_for
 from airflow_provider_fivetran_update.redaction import redact, secret_values
 
@@ -140,24 +142,22 @@ class FivetranHook(BaseHook):
         retry_max_wait: float = 60.0,
     ) -> None:
         super().__init__()
-        if not isinstance(fivetran_conn_id, str) or not fivetran_conn_id.strip():
-            raise ValueError("fivetran_conn_id must be a non-empty Airflow connection id")
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ValueError(
-                f"timeout and connect_timeout must be > 0 seconds, got {timeout} and {connect_timeout}"
-            )
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        if retry_min_wait < 0 or retry_max_wait < retry_min_wait:
-            raise ValueError(
-                "retry waits must satisfy 0 <= retry_min_wait <= retry_max_wait, "
-                f"got {retry_min_wait} and {retry_max_wait}"
-            )
+        self.options = HookOptions(
+            fivetran_conn_id,
+            request_timeout=timeout,
+            max_retries=max_retries,
+            retry_min_wait=retry_min_wait,
+            retry_max_wait=retry_max_wait,
+        )
+        if connect_timeout <= 0:
+            raise ValueError(f"connect_timeout must be > 0 seconds, got {connect_timeout}.")
         self.fivetran_conn_id = fivetran_conn_id
-        self.timeout = float(timeout)
+        self.timeout = self.options.request_timeout
         self.connect_timeout = float(connect_timeout)
         self.retry_policy = RetryPolicy(
-            max_retries=max_retries, min_wait=float(retry_min_wait), max_wait=float(retry_max_wait)
+            max_retries=max_retries,
+            min_wait=self.options.retry_min_wait,
+            max_wait=self.options.retry_max_wait,
         )
         self._credentials: _Credentials | None = None
         self._session: requests.Session | None = None
@@ -255,6 +255,7 @@ class FivetranHook(BaseHook):
         require_data: bool = True,
         policy: RetryPolicy | None = None,
         idempotent: bool = True,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         session = self.get_conn()
         request = build_request(
@@ -266,6 +267,7 @@ class FivetranHook(BaseHook):
             params=params,
         )
 
+        timeouts = self._attempt_timeouts(deadline)
         pacer = pacer_for(self._get_credentials())
 
         def send_once() -> dict[str, Any]:
@@ -278,7 +280,7 @@ class FivetranHook(BaseHook):
                     headers=dict(request.headers),
                     json=request.json,
                     params=request.params,
-                    timeout=(self.connect_timeout, self.timeout),
+                    timeout=next(timeouts),
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from exc
@@ -289,7 +291,9 @@ class FivetranHook(BaseHook):
             )
 
         try:
-            return (policy or self.retry_policy).call(send_once, logger=log, idempotent=idempotent)
+            return (policy or self.retry_policy).call(
+                send_once, logger=log, idempotent=idempotent, deadline=deadline
+            )
         except RetryableAPIError as error:
             if idempotent or not error.maybe_applied:
                 raise
@@ -332,7 +336,10 @@ class FivetranHook(BaseHook):
         json: Any | None = None,
         params: dict[str, Any] | None = None,
         idempotent: bool = True,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
+        import httpx
+
         client = await self._aget_client()
         request = build_request(
             (await self._aget_credentials()).base_url,
@@ -343,11 +350,13 @@ class FivetranHook(BaseHook):
             params=params,
         )
 
+        timeouts = self._attempt_timeouts(deadline)
         pacer = pacer_for(await self._aget_credentials())
 
         async def send_once() -> dict[str, Any]:
             booked = await pacer.await_turn()
             started = time.monotonic()
+            connect, read = next(timeouts)
             try:
                 response = await client.request(
                     request.method,
@@ -355,6 +364,7 @@ class FivetranHook(BaseHook):
                     headers=dict(request.headers),
                     json=request.json,
                     params=request.params,
+                    timeout=httpx.Timeout(read, connect=connect),
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from exc
@@ -363,13 +373,27 @@ class FivetranHook(BaseHook):
             return parse_response(request, response.status_code, response.headers, response.content)
 
         try:
-            return await self.retry_policy.acall(send_once, logger=log, idempotent=idempotent)
+            return await self.retry_policy.acall(
+                send_once, logger=log, idempotent=idempotent, deadline=deadline
+            )
         except RetryableAPIError as error:
             if idempotent or not error.maybe_applied:
                 raise
             raise _not_repeated(error) from error
 
     # -- shared helpers -------------------------------------------------------------------------
+
+    def _attempt_timeouts(self, deadline: float | None) -> Iterator[tuple[float, float]]:
+        """(connect, read) timeouts of each attempt of one call.
+
+        The first attempt gets the full timeouts, even at the deadline: a wait takes one last
+        look then, which is why a wait may end up to one request timeout after its deadline. The
+        policy starts a retry only before the deadline, and a retry never waits past it.
+        """
+        yield self.connect_timeout, self.timeout
+        while True:
+            left = math.inf if deadline is None else max(deadline - time.time(), 0.001)
+            yield min(self.connect_timeout, left), min(self.timeout, left)
 
     @staticmethod
     def _log_answer(request: ApiRequest, status: int, started: float) -> None:
@@ -422,10 +446,14 @@ class FivetranHook(BaseHook):
 
     # -- public API -----------------------------------------------------------------------------
 
-    def get_connection_details(self, connection_id: str) -> dict[str, Any]:
-        """Return the Fivetran connection (``GET /v1/connections/{id}``), secrets masked."""
+    def get_connection_details(self, connection_id: str, *, deadline: float | None = None) -> dict[str, Any]:
+        """Return the Fivetran connection (``GET /v1/connections/{id}``), secrets masked.
+
+        :param deadline: epoch seconds; retries neither start nor wait past it (see
+            :class:`~airflow_provider_fivetran_update.client.RetryPolicy`).
+        """
         connection_id = self._check_connection_id(connection_id)
-        return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id))
+        return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline))
 
     @staticmethod
     def _update_body(connection_id: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -482,13 +510,15 @@ class FivetranHook(BaseHook):
         return redact(data)
 
     def list_connections(
-        self, *, group_id: str | None = None, limit: int | None = None
+        self, *, group_id: str | None = None, limit: int | None = None, deadline: float | None = None
     ) -> list[dict[str, Any]]:
         """List Fivetran connections (all pages), optionally of one group and at most ``limit``."""
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            page = self._request("GET", CONNECTIONS_PATH, params=self._list_params(group_id, limit, cursor))
+            page = self._request(
+                "GET", CONNECTIONS_PATH, params=self._list_params(group_id, limit, cursor), deadline=deadline
+            )
             items.extend(redact(item) for item in page.get("items") or [])
             cursor = page.get("next_cursor")
             if not cursor or (limit is not None and len(items) >= limit):
@@ -513,10 +543,14 @@ class FivetranHook(BaseHook):
         account = data.get("account_name") or data.get("account_id") or "unknown account"
         return True, f"Connected to Fivetran account {account!r}."
 
-    async def aget_connection_details(self, connection_id: str) -> dict[str, Any]:
+    async def aget_connection_details(
+        self, connection_id: str, *, deadline: float | None = None
+    ) -> dict[str, Any]:
         """Async :meth:`get_connection_details` (httpx), for triggers."""
         connection_id = self._check_connection_id(connection_id)
-        return redact(await self._arequest("GET", CONNECTION_PATH, connection_id=connection_id))
+        return redact(
+            await self._arequest("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline)
+        )
 
     async def aupdate_connection(self, connection_id: str, **fields: Any) -> dict[str, Any]:
         """Async :meth:`update_connection` (httpx)."""
@@ -535,14 +569,14 @@ class FivetranHook(BaseHook):
         return redact(data)
 
     async def alist_connections(
-        self, *, group_id: str | None = None, limit: int | None = None
+        self, *, group_id: str | None = None, limit: int | None = None, deadline: float | None = None
     ) -> list[dict[str, Any]]:
         """Async :meth:`list_connections` (httpx)."""
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
             page = await self._arequest(
-                "GET", CONNECTIONS_PATH, params=self._list_params(group_id, limit, cursor)
+                "GET", CONNECTIONS_PATH, params=self._list_params(group_id, limit, cursor), deadline=deadline
             )
             items.extend(redact(item) for item in page.get("items") or [])
             cursor = page.get("next_cursor")

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, conf, mask_secret
-from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
+from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.fields import (
     FIELD_NAMES,
     FIELDS,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_fivetran_update._compat import TaskInstanceKey
-    from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+    from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = [
     "CHANGES_KEY",
@@ -507,6 +507,9 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
             assert current is not None
             data = current
 
+        # Imported here: declaring the operator in a DAG file does not need the wait machinery.
+        from airflow_provider_fivetran_update.waiting import WaitCondition
+
         if self.wait_for_completion:
             if not resync_requested:
                 self.log.info("is_historical_sync is not true: there is no historical sync to wait for.")
@@ -524,12 +527,12 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
                     "paused" if data.get("paused") is True else "on a manual schedule",
                     "resumed" if data.get("paused") is True else "synced (POST /sync)",
                 )
-            trigger = self._trigger(completed_after=completed_after)
+            condition = WaitCondition.historical_sync(completed_after=completed_after)
         elif expected is not None:
-            trigger = self._trigger(expected_setup_state=expected[0], expected_sync_state=expected[1])
+            condition = WaitCondition.state(expected_setup_state=expected[0], expected_sync_state=expected[1])
         else:
             return self._result(data, changes)
-        return self._wait(trigger, data, changes)
+        return self._wait(condition, data, changes)
 
     def _without_pending_resync(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload of a retry, without the historical sync Fivetran still reports pending."""
@@ -586,59 +589,45 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
             result[CHANGES_KEY] = changes
         return result
 
-    def _trigger(self, **mode: Any) -> FivetranConnectionStateTrigger:
-        """The trigger (or, when not deferrable, the checker) of this task's wait."""
-        # Imported here: the trigger module loads Airflow's trigger machinery, which a DAG file
-        # that only declares this operator does not need.
-        from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
-
-        return FivetranConnectionStateTrigger(
-            connection_id=self.connection_id,
-            end_time=time.time() + self.timeout,
-            fail_on_broken=True,
-            poll_interval=self.poll_interval,
-            # The task checks the answer it already has before deferring (see _wait), so the
-            # trigger's first read can wait one interval.
-            first_poll_at=time.time() + self.poll_interval,
-            **self.hook_options(),
-            **mode,
-        )
-
     def _wait(
         self,
-        trigger: FivetranConnectionStateTrigger,
+        condition: WaitCondition,
         connection: dict[str, Any],
         changes: dict[str, dict[str, Any]] | None,
     ) -> dict[str, Any]:
-        """Wait in the worker, or defer to ``trigger``; the first check reuses the last answer."""
-        while True:
-            check = trigger.check(connection)
-            self.log.info("%s", check.message)
-            if check.outcome == "satisfied":
-                return self._result(connection, changes)
-            if check.outcome in ("broken", "failed"):
-                raise AirflowFailException(check.message)
-            remaining = trigger.end_time - time.time()
-            if remaining <= 0:
-                raise AirflowFailException(self._timeout_message(check.message))
-            if self.deferrable:
-                self.defer(
-                    trigger=trigger,
-                    method_name="execute_complete",
-                    kwargs={"changes": changes},
-                    timeout=self.execution_timeout,
-                )
-            time.sleep(min(self.poll_interval, remaining))
-            connection = self.hook.get_connection_details(self.connection_id)
+        """Wait in the worker, or defer; the first check judges the answer the task already has."""
+        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, run_wait, settle
 
-    def _timeout_message(self, last: str) -> str:
+        wait = Wait(
+            self.connection_id,
+            condition,
+            deadline=time.time() + self.timeout,
+            poll_interval=self.poll_interval,
+            patient=self.deferrable,
+            log=self.log,
+        )
+        result = run_wait(
+            lambda: self.hook.get_connection_details(self.connection_id, deadline=wait.deadline),
+            wait,
+            known=connection,
+            defer=(
+                (lambda wait: defer_wait(self, wait, self.hook_options_value(), kwargs={"changes": changes}))
+                if self.deferrable
+                else None
+            ),
+        )
+        settle(result, connection_id=self.connection_id, timeout_error=self._timeout_error)
+        return self._result(result.connection or connection, changes)
+
+    def _timeout_error(self, last: str) -> AirflowFailException:
+        """The error of a wait that timed out: final (no retry), saying what was seen last."""
         text = f"Timed out after {self.timeout:g} s waiting: {last}"
         if self.wait_for_completion:
             text += (
                 " The historical sync may still be running in Fivetran; clearing this task waits for "
                 "it again without requesting another one."
             )
-        return text
+        return AirflowFailException(text)
 
     def execute_complete(
         self,
@@ -652,17 +641,8 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
         :class:`AirflowFailException` (no retry); ``error`` raises
         :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`, which Airflow retries.
         """
-        if not event or "status" not in event:
-            raise FivetranError(
-                f"The trigger for Fivetran connection {self.connection_id!r} ended without an event."
-            )
-        status, message = event["status"], str(event.get("message", ""))
-        if status == "success":
-            self.log.info("%s", message)
-            connection = event.get("connection") or event.get("state") or {}
-            return self._result(connection, changes)
-        if status == "timeout":
-            raise AirflowFailException(self._timeout_message(message))
-        if status == "failed":
-            raise AirflowFailException(message)
-        raise FivetranError(message)
+        from airflow_provider_fivetran_update.waiting import settle
+
+        result = settle(event, connection_id=self.connection_id, timeout_error=self._timeout_error)
+        self.log.info("%s", result.message)
+        return self._result(result.connection or result.state or {}, changes)

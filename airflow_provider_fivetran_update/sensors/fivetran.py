@@ -8,11 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_fivetran_update._compat import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    conf,
-)
+from airflow_provider_fivetran_update._compat import AirflowSensorTimeout, conf
 from airflow_provider_fivetran_update.exceptions import FivetranError
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
 from airflow_provider_fivetran_update.operators.fivetran import (
@@ -23,13 +19,14 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
     SYNC_STATES,
-    check_connection_state,
     is_rendered_later,
     normalize_expected_states,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = ["FivetranConnectionStateSensor"]
 
@@ -131,11 +128,18 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         self.fail_on_broken = fail_on_broken
         self.deferrable = deferrable
 
-    def _expected_states(self) -> tuple[list[str] | None, list[str] | None]:
-        """The rendered expectations, validated."""
-        return (
-            normalize_expected_states("expected_setup_state", self.expected_setup_state, SETUP_STATES),
-            normalize_expected_states("expected_sync_state", self.expected_sync_state, SYNC_STATES),
+    def _condition(self) -> WaitCondition:
+        """The rendered expectations, validated, as the wait's condition."""
+        from airflow_provider_fivetran_update.waiting import WaitCondition
+
+        return WaitCondition.state(
+            expected_setup_state=normalize_expected_states(
+                "expected_setup_state", self.expected_setup_state, SETUP_STATES
+            ),
+            expected_sync_state=normalize_expected_states(
+                "expected_sync_state", self.expected_sync_state, SYNC_STATES
+            ),
+            fail_on_broken=self.fail_on_broken,
         )
 
     def execute(self, context: Context) -> Any:
@@ -144,57 +148,57 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
             raise FivetranError(
                 f"connection_id must be the id of a Fivetran connection, got {self.connection_id!r}."
             )
-        self._expected_states()
+        self._condition()
         context["ti"].xcom_push(
             key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id})
         )
-        # Fixed before the first poke, like the poke-mode clock, so the deferred wait ends when a
-        # poke-mode wait would have.
-        self._deadline = time.time() + self.timeout
+        # Fixed before the first poke and counted as Airflow counts the timeout (from the first
+        # try in reschedule mode), so every read and a deferred wait end when the timeout does.
+        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        self._deadline = (started.timestamp() if started else time.time()) + self.timeout
         return super().execute(context)
 
     def poke(self, context: Context) -> PokeReturnValue:
         """Read the connection once; done when the state is reached, fail at once when broken.
 
-        In deferrable mode a poke that is not done defers to the trigger. Deferring from here,
-        inside ``BaseSensorOperator.execute``, lets the first poke get exactly the base class's
-        ``soft_fail`` / ``never_fail`` / ``silent_fail`` handling that every poke-mode poke gets.
+        Each read is bounded by the sensor's deadline (see
+        :mod:`~airflow_provider_fivetran_update.waiting`); a ``Retry-After`` that ends after it
+        raises :class:`AirflowSensorTimeout` at once. In deferrable mode a poke that is not done
+        defers to the trigger. Deferring from here, inside ``BaseSensorOperator.execute``, lets the
+        first poke get exactly the base class's ``soft_fail`` / ``never_fail`` / ``silent_fail``
+        handling that every poke-mode poke gets.
         """
-        expected_setup_state, expected_sync_state = self._expected_states()
-        connection = self.hook.get_connection_details(self.connection_id)
-        check = check_connection_state(
-            self.connection_id,
-            connection,
-            expected_setup_state=expected_setup_state,
-            expected_sync_state=expected_sync_state,
-            fail_on_broken=self.fail_on_broken,
+        from airflow_provider_fivetran_update.waiting import (
+            Wait,
+            defer_wait,
+            read_once,
+            run_wait,
+            settle,
         )
-        self.log.info("%s", check.message)
-        if check.outcome == "broken":
-            raise AirflowFailException(check.message)
-        if check.outcome == "satisfied":
-            return PokeReturnValue(is_done=True, xcom_value=check.state)
-        if self.deferrable:
-            # Imported here: the trigger module loads Airflow's trigger machinery, which parsing a
-            # DAG file that declares this sensor does not need.
-            from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 
-            self.defer(
-                trigger=FivetranConnectionStateTrigger(
-                    connection_id=self.connection_id,
-                    end_time=getattr(self, "_deadline", time.time() + self.timeout),
-                    expected_setup_state=expected_setup_state,
-                    expected_sync_state=expected_sync_state,
-                    fail_on_broken=self.fail_on_broken,
-                    poll_interval=self.poke_interval,
-                    # This poke just read the connection: the trigger's first read can wait.
-                    first_poll_at=time.time() + self.poke_interval,
-                    **self.hook_options(),
-                ),
-                method_name="execute_complete",
-                timeout=self.execution_timeout,
+        wait = Wait(
+            self.connection_id,
+            self._condition(),
+            deadline=getattr(self, "_deadline", time.time() + self.timeout),
+            poll_interval=self.poke_interval,
+            patient=self.deferrable,
+            log=self.log,
+        )
+
+        def read() -> dict[str, Any]:
+            return self.hook.get_connection_details(self.connection_id, deadline=wait.deadline)
+
+        if self.deferrable:
+            result = run_wait(
+                read, wait, defer=lambda wait: defer_wait(self, wait, self.hook_options_value())
             )
-        return PokeReturnValue(is_done=False)
+        else:
+            found = read_once(read, wait)
+            if found is None:
+                return PokeReturnValue(is_done=False)
+            result = found
+        state = settle(result, connection_id=self.connection_id, timeout_error=AirflowSensorTimeout).state
+        return PokeReturnValue(is_done=True, xcom_value=state)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: return the state on success, raise on anything else.
@@ -204,17 +208,8 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`, which Airflow retries.
         With ``soft_fail=True`` Airflow turns each of them into a skip.
         """
-        if not event or "status" not in event:
-            raise FivetranError(
-                f"The trigger for Fivetran connection {self.connection_id!r} ended without an event."
-            )
-        status, message = event["status"], str(event.get("message", ""))
-        if status == "success":
-            self.log.info("%s", message)
-            state: dict[str, Any] = event["state"]
-            return state
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        if status == "failed":
-            raise AirflowFailException(message)
-        raise FivetranError(message)
+        from airflow_provider_fivetran_update.waiting import settle
+
+        result = settle(event, connection_id=self.connection_id, timeout_error=AirflowSensorTimeout)
+        self.log.info("%s", result.message)
+        return result.state or {}

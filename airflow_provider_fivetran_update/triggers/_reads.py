@@ -43,6 +43,7 @@ from typing import Any, TypeAlias
 
 from airflow_provider_fivetran_update.exceptions import FivetranAPIError
 from airflow_provider_fivetran_update.hooks.fivetran import MAX_PAGE_SIZE, FivetranHook
+from airflow_provider_fivetran_update.hooks.options import HookOptions
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +71,6 @@ rotated API key reaches triggers that join a coordinator that has been busy for 
 def gather_window(poll_interval: float) -> float:
     """How long a read of a trigger polling every ``poll_interval`` seconds may wait for others."""
     return min(GATHER_WINDOW_MAX, max(GATHER_WINDOW_MIN, poll_interval * GATHER_WINDOW_FRACTION))
-
-
-@dataclass(frozen=True)
-class HookOptions:
-    """What makes two triggers' hooks interchangeable: the Airflow connection and the hook settings."""
-
-    fivetran_conn_id: str
-    timeout: float
-    max_retries: int
-    retry_min_wait: float
-    retry_max_wait: float
-
-    def make_hook(self) -> FivetranHook:
-        """A new hook with these options (no I/O: credentials are read on first request)."""
-        return FivetranHook(
-            self.fivetran_conn_id,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            retry_min_wait=self.retry_min_wait,
-            retry_max_wait=self.retry_max_wait,
-        )
 
 
 @dataclass
@@ -123,6 +103,7 @@ class ReadCoordinator:
         self._pending: dict[str, _Waiters] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._flush_at: float | None = None
+        self._deadline: float | None = None  # the earliest end_time of the reads gathering
         self._serving: set[asyncio.Task[None]] = set()
         self._list_pages: int | None = None  # pages the last listing took
         self._list_refused = False
@@ -136,18 +117,22 @@ class ReadCoordinator:
         """The connection as ``GET /v1/connections/{id}`` reports it, secrets masked.
 
         Raises what the hook raises (after its retries). ``window`` is the longest this read may
-        wait for others (:func:`gather_window`); it never waits past ``end_time`` (epoch seconds).
+        wait for others (:func:`gather_window`); it never waits past ``end_time`` (epoch seconds),
+        and the hook's retries neither start nor wait past it (the earliest ``end_time`` of a
+        batch bounds the batch's requests).
         """
         if self._users < BATCH_THRESHOLD and not self._pending:
             # Triggers started in the same loop iteration have not all registered yet: let them.
             await asyncio.sleep(0)
         if self._users < BATCH_THRESHOLD and not self._pending:
             async with self._hook() as hook:
-                return await hook.aget_connection_details(connection_id)
+                return await hook.aget_connection_details(connection_id, deadline=end_time)
         loop = asyncio.get_running_loop()
         wait = window if end_time is None else max(0.0, min(window, end_time - time.time()))
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending.setdefault(connection_id, []).append(future)
+        if end_time is not None:
+            self._deadline = end_time if self._deadline is None else min(self._deadline, end_time)
         self._schedule(loop, loop.time() + wait)
         try:
             return await future
@@ -175,26 +160,29 @@ class ReadCoordinator:
             del self._pending[connection_id]
         if not self._pending and self._timer is not None:
             self._timer.cancel()
-            self._timer = self._flush_at = None
+            self._timer = self._flush_at = self._deadline = None
 
     def _flush(self) -> None:
+        deadline, self._deadline = self._deadline, None
         self._timer = self._flush_at = None
         batch = {cid: ws for cid, ws in self._pending.items() if any(not w.done() for w in ws)}
         self._pending = {}
         if batch:
-            task = asyncio.get_running_loop().create_task(self._serve(batch))
+            task = asyncio.get_running_loop().create_task(self._serve(batch, deadline))
             self._serving.add(task)
             task.add_done_callback(self._serving.discard)
 
     # -- serving --------------------------------------------------------------------------------
 
-    async def _serve(self, batch: dict[str, _Waiters]) -> None:
+    async def _serve(self, batch: dict[str, _Waiters], deadline: float | None) -> None:
         try:
             async with self._hook() as hook:
                 if self._should_list(len(batch)):
-                    await self._serve_from_list(hook, batch)
+                    await self._serve_from_list(hook, batch, deadline)
                 if batch:
-                    await asyncio.gather(*(self._serve_one(hook, cid, ws) for cid, ws in batch.items()))
+                    await asyncio.gather(
+                        *(self._serve_one(hook, cid, ws, deadline) for cid, ws in batch.items())
+                    )
         except Exception as error:  # the hook could not be opened (no Airflow connection, ...)
             for waiters in batch.values():
                 _fail(waiters, error)
@@ -213,10 +201,12 @@ class ReadCoordinator:
             and (self._list_pages is None or self._list_pages < distinct_ids)
         )
 
-    async def _serve_from_list(self, hook: FivetranHook, batch: dict[str, _Waiters]) -> None:
+    async def _serve_from_list(
+        self, hook: FivetranHook, batch: dict[str, _Waiters], deadline: float | None
+    ) -> None:
         """Resolve (and remove from ``batch``) every id the listing has; the rest get a GET."""
         try:
-            items = await hook.alist_connections()
+            items = await hook.alist_connections(deadline=deadline)
         except Exception as error:
             status = error.status_code if isinstance(error, FivetranAPIError) else None
             if status == 429:
@@ -245,11 +235,13 @@ class ReadCoordinator:
             log.info("%d connections were not in the listing; reading them one by one.", len(batch))
 
     @staticmethod
-    async def _serve_one(hook: FivetranHook, connection_id: str, waiters: _Waiters) -> None:
+    async def _serve_one(
+        hook: FivetranHook, connection_id: str, waiters: _Waiters, deadline: float | None
+    ) -> None:
         if all(waiter.done() for waiter in waiters):
             return
         try:
-            data = await hook.aget_connection_details(connection_id)
+            data = await hook.aget_connection_details(connection_id, deadline=deadline)
         except Exception as error:
             _fail(waiters, error)
             return
@@ -286,7 +278,7 @@ class ReadCoordinator:
         """Stop gathering, stop serving, close the hook (the last trigger has left)."""
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = self._flush_at = None
+            self._timer = self._flush_at = self._deadline = None
         self._pending = {}
         tasks = list(self._serving)
         for task in tasks:

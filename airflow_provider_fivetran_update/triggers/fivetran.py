@@ -1,30 +1,22 @@
 """Wait in the triggerer for a Fivetran connection to reach a state, or for a historical sync to end.
 
-The decisions are made by :mod:`airflow_provider_fivetran_update.states`, the same functions the
-sensor and the operator use in the worker.
+The loop is :func:`airflow_provider_fivetran_update.waiting.await_wait`, the async twin of the wait
+the sensor and the operator run in the worker, over the same pure checks in ``states.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
-from airflow_provider_fivetran_update.states import (
-    SETUP_STATES,
-    SYNC_STATES,
-    StateCheck,
-    check_connection_state,
-    check_historical_sync,
-    normalize_expected_states,
-)
-from airflow_provider_fivetran_update.triggers._reads import HookOptions, gather_window, shared_reader
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, HookOptions
+from airflow_provider_fivetran_update.states import StateCheck
+from airflow_provider_fivetran_update.triggers._reads import gather_window, shared_reader
+from airflow_provider_fivetran_update.waiting import Wait, WaitCondition, WaitResult, await_wait
 
 _Read = Callable[[str], Awaitable[dict[str, Any]]]
 
@@ -55,7 +47,8 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         ``"broken"`` is an expected setup state).
     :param poll_interval: seconds between two GET requests.
     :param end_time: absolute deadline (seconds since the epoch); after it the trigger reports
-        ``"timeout"``. It never sleeps past it.
+        ``"timeout"``. Neither its sleeps nor the hook's retries pass it; a ``Retry-After`` that
+        ends after it reports ``"timeout"`` at once.
     :param completed_after: epoch seconds from
         :func:`historical_sync_anchor`: wait for a historical sync that ends after it instead of a
         state. Fixed when the update is sent and carried here, so a restarted triggerer keeps it.
@@ -67,7 +60,12 @@ class FivetranConnectionStateTrigger(BaseTrigger):
     :param max_retries: how often the hook retries a request Fivetran answered with 429 or 5xx, or
         did not answer, before the trigger reports ``"error"``.
     :param retry_min_wait: seconds before the first of those retries (a ``Retry-After`` header wins).
-    :param retry_max_wait: the longest wait between two of those retries, in seconds.
+    :param retry_max_wait: the longest wait between two of those retries, in seconds. A longer
+        ``Retry-After`` is not slept by the hook: the trigger waits it out between two reads.
+    :param wait_condition: what to wait for, as
+        :meth:`~airflow_provider_fivetran_update.waiting.WaitCondition.to_json` writes it; when given,
+        ``expected_setup_state``, ``expected_sync_state``, ``fail_on_broken`` and
+        ``completed_after`` are not used.
     :param batch_reads: share reads with the other triggers of this triggerer that use the same
         Airflow connection and request settings: when at least
         :data:`~airflow_provider_fivetran_update.triggers._reads.BATCH_THRESHOLD` of them read at
@@ -82,7 +80,7 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         *,
         connection_id: str,
         end_time: float,
-        fivetran_conn_id: str = FivetranHook.default_conn_name,
+        fivetran_conn_id: str = DEFAULT_CONN_ID,
         expected_setup_state: str | Collection[str] | None = ("connected",),
         expected_sync_state: str | Collection[str] | None = None,
         fail_on_broken: bool = True,
@@ -94,139 +92,111 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         completed_after: float | None = None,
         first_poll_at: float | None = None,
         batch_reads: bool = True,
+        wait_condition: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # untyped in Airflow
         self.connection_id = connection_id
         self.end_time = float(end_time)
-        self.completed_after = None if completed_after is None else float(completed_after)
         self.first_poll_at = None if first_poll_at is None else float(first_poll_at)
-        self.fivetran_conn_id = fivetran_conn_id
-        self.expected_setup_state = normalize_expected_states(
-            "expected_setup_state", expected_setup_state, SETUP_STATES
+        if wait_condition is not None:
+            self.condition = WaitCondition.from_json(wait_condition)
+        elif completed_after is not None:
+            self.condition = WaitCondition.historical_sync(
+                completed_after=completed_after, fail_on_broken=fail_on_broken
+            )
+        else:
+            self.condition = WaitCondition.state(
+                expected_setup_state=expected_setup_state,
+                expected_sync_state=expected_sync_state,
+                fail_on_broken=fail_on_broken,
+            )
+        self.options = HookOptions(
+            fivetran_conn_id,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+            retry_min_wait=retry_min_wait,
+            retry_max_wait=retry_max_wait,
         )
-        self.expected_sync_state = normalize_expected_states(
-            "expected_sync_state", expected_sync_state, SYNC_STATES
-        )
-        self.fail_on_broken = fail_on_broken
         self.poll_interval = float(poll_interval)
-        self.request_timeout = float(request_timeout)
-        self.max_retries = max_retries
-        self.retry_min_wait = float(retry_min_wait)
-        self.retry_max_wait = float(retry_max_wait)
         self.batch_reads = bool(batch_reads)
+
+    @property
+    def completed_after(self) -> float | None:
+        """The historical sync mode's anchor (epoch seconds), ``None`` in state mode."""
+        return self.condition.completed_after
+
+    @property
+    def expected_setup_state(self) -> list[str] | None:
+        """Accepted ``setup_state`` values in state mode, ``None`` for any."""
+        states = self.condition.expected_setup_state
+        return None if states is None else list(states)
+
+    @property
+    def expected_sync_state(self) -> list[str] | None:
+        """Accepted ``sync_state`` values in state mode, ``None`` for any."""
+        states = self.condition.expected_sync_state
+        return None if states is None else list(states)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and keyword arguments (JSON values only) to rebuild this trigger.
 
-        ``batch_reads`` is written only when it is off, so triggers serialized with the default
-        can still be rebuilt by an older version of the provider (a downgraded triggerer).
+        The state and historical sync modes are written as separate arguments, and
+        ``batch_reads`` only when it is off, so these triggers can still be rebuilt by an older
+        version of the provider (a downgraded triggerer); other kinds of wait need
+        ``wait_condition``, which an older version refuses rather than misreads.
         """
+        condition = self.condition.to_json()
+        kind = condition.pop("kind")
         kwargs: dict[str, Any] = {
             "connection_id": self.connection_id,
             "end_time": self.end_time,
-            "fivetran_conn_id": self.fivetran_conn_id,
-            "expected_setup_state": self.expected_setup_state,
-            "expected_sync_state": self.expected_sync_state,
-            "fail_on_broken": self.fail_on_broken,
+            **self.options.to_json(),
             "poll_interval": self.poll_interval,
-            "request_timeout": self.request_timeout,
-            "max_retries": self.max_retries,
-            "retry_min_wait": self.retry_min_wait,
-            "retry_max_wait": self.retry_max_wait,
-            "completed_after": self.completed_after,
             "first_poll_at": self.first_poll_at,
         }
+        if kind in ("state", "historical_sync"):
+            kwargs.update(condition)
+        else:
+            kwargs["wait_condition"] = {"kind": kind, **condition}
         if not self.batch_reads:
             kwargs["batch_reads"] = False
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
-    def _event(
-        self, status: str, message: str, check: StateCheck | None, connection: dict[str, Any] | None
-    ) -> TriggerEvent:
-        return TriggerEvent(  # type: ignore[no-untyped-call]  # untyped in Airflow
-            {
-                "status": status,
-                "message": message,
-                "connection_id": self.connection_id,
-                "state": None if check is None else check.state,
-                "connection": connection,
-            }
-        )
-
     def check(self, connection: Mapping[str, Any]) -> StateCheck:
-        """The verdict of this trigger's mode on one GET answer."""
-        if self.completed_after is not None:
-            return check_historical_sync(
-                self.connection_id,
-                connection,
-                completed_after=self.completed_after,
-                fail_on_broken=self.fail_on_broken,
-            )
-        return check_connection_state(
-            self.connection_id,
-            connection,
-            expected_setup_state=self.expected_setup_state,
-            expected_sync_state=self.expected_sync_state,
-            fail_on_broken=self.fail_on_broken,
-        )
+        """The verdict of this trigger's condition on one GET answer."""
+        return self.condition.check(self.connection_id, connection)
 
     @asynccontextmanager
     async def _reader(self) -> AsyncIterator[_Read]:
         """How this trigger reads its connection: shared with other triggers, or its own hook."""
-        options = HookOptions(
-            self.fivetran_conn_id,
-            timeout=self.request_timeout,
-            max_retries=self.max_retries,
-            retry_min_wait=self.retry_min_wait,
-            retry_max_wait=self.retry_max_wait,
-        )
         if self.batch_reads:
-            async with shared_reader(options) as coordinator:
+            async with shared_reader(self.options) as coordinator:
                 yield functools.partial(
                     coordinator.read, window=gather_window(self.poll_interval), end_time=self.end_time
                 )
             return
-        hook = options.make_hook()
+        hook = self.options.make_hook()
         try:
-            yield hook.aget_connection_details
+            yield functools.partial(hook.aget_connection_details, deadline=self.end_time)
         finally:
             await hook.aclose()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the state is reached, broken, or ``end_time``; see :meth:`_reader` for how."""
+        """Wait (see :func:`~airflow_provider_fivetran_update.waiting.await_wait`), then yield one event.
+
+        The event is yielded after the reader is closed: a triggerer may stop iterating as soon
+        as it has the event, and a reader left open then would be cleaned up outside this task.
+        """
+        wait = Wait(
+            self.connection_id,
+            self.condition,
+            deadline=self.end_time,
+            poll_interval=self.poll_interval,
+            first_read_at=self.first_poll_at,
+            patient=True,
+            log=self.log,
+        )
+        result: WaitResult
         async with self._reader() as read:
-            if self.first_poll_at is not None:
-                delay = min(self.first_poll_at, self.end_time) - time.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            while True:
-                try:
-                    connection = await read(self.connection_id)
-                except Exception as error:
-                    # Retries already happened in the hook; what is left is for a person to read.
-                    # CancelledError is not an Exception, so cancellation still propagates.
-                    yield self._event(
-                        "error",
-                        f"Could not read Fivetran connection {self.connection_id!r}: {error}",
-                        None,
-                        None,
-                    )
-                    return
-                check = self.check(connection)
-                if check.outcome == "satisfied":
-                    yield self._event("success", check.message, check, connection)
-                    return
-                if check.outcome in ("broken", "failed"):
-                    yield self._event("failed", check.message, check, connection)
-                    return
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    yield self._event(
-                        "timeout",
-                        f"Timed out waiting: {check.message} The task's timeout has passed.",
-                        check,
-                        connection,
-                    )
-                    return
-                self.log.info("%s Next check in %.1f s.", check.message, min(self.poll_interval, remaining))
-                await asyncio.sleep(min(self.poll_interval, remaining))
+            result = await await_wait(lambda: read(self.connection_id), wait)
+        yield TriggerEvent(result.to_event())  # type: ignore[no-untyped-call]  # untyped in Airflow

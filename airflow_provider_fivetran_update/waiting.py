@@ -1,0 +1,447 @@
+"""The one deadline-aware wait for a Fivetran connection, shared by every task that waits.
+
+The update operator (``wait_for_completion`` / ``wait_for_state``), the state sensor (poke,
+reschedule and deferrable) and the state trigger all wait through this module, so they decide,
+time out and report alike:
+
+* :class:`WaitCondition` says what is waited for (JSON, so it travels to the triggerer); its
+  :meth:`~WaitCondition.check` calls the pure functions of :mod:`~airflow_provider_fivetran_update.states`.
+* :class:`Wait` is one wait's progress between reads: when to read next, and what an answer or a
+  failed read means. It holds no I/O, so the worker loop (:func:`run_wait`) and the triggerer loop
+  (:func:`await_wait`) are the same few lines around it.
+* :func:`defer_wait` hands a wait to
+  :class:`~airflow_provider_fivetran_update.triggers.fivetran.FivetranConnectionStateTrigger` with its
+  absolute deadline and the hook options.
+* :func:`settle` turns how a wait ended (a :class:`WaitResult` or a trigger event) into the task's
+  result or the right exception.
+
+Deadlines: every read is sent with the wait's deadline, so the hook's retries neither start nor
+sleep past it; a wait ends by its deadline plus at most one request timeout (its last look). When
+Fivetran asks for a pause (``Retry-After``) that ends after the deadline, or the backoff would, the
+wait ends at once with the timeout outcome: nothing it could read later would count. A shorter
+pause that the hook would not sleep (longer than ``retry_max_wait``) fails a worker's wait at once;
+a deferrable task and the trigger wait it out instead, holding no worker slot.
+
+Adding a kind of wait: one pure function in ``states.py`` returning a
+:class:`~airflow_provider_fivetran_update.states.StateCheck`, its name in :data:`WAIT_KINDS`, and
+one branch in :meth:`WaitCondition.check` (plus its arguments in :meth:`WaitCondition.__post_init__`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+from airflow_provider_fivetran_update._compat import AirflowFailException
+from airflow_provider_fivetran_update.client import RetryableAPIError
+from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranRetryLaterError
+from airflow_provider_fivetran_update.states import (
+    SETUP_STATES,
+    SYNC_STATES,
+    StateCheck,
+    check_connection_state,
+    check_historical_sync,
+    normalize_expected_states,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_fivetran_update.hooks.options import HookOptions
+    from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+
+__all__ = [
+    "WAIT_KINDS",
+    "Wait",
+    "WaitCondition",
+    "WaitResult",
+    "await_wait",
+    "defer_wait",
+    "read_once",
+    "run_wait",
+    "settle",
+    "trigger_for",
+]
+
+WAIT_KINDS: tuple[str, ...] = ("state", "historical_sync")
+"""What a wait can wait for: a setup/sync state, or the end of a historical sync."""
+
+WaitStatus = Literal["success", "failed", "timeout", "error"]
+
+
+def _states(value: Collection[str] | None) -> list[str] | None:
+    return None if value is None else list(value)
+
+
+@dataclass(frozen=True)
+class WaitCondition:
+    """What a wait waits for, as a JSON-able value.
+
+    Build it with :meth:`state` or :meth:`historical_sync`.
+
+    :param kind: one of :data:`WAIT_KINDS`.
+    :param expected_setup_state: ``"state"``: accepted ``setup_state`` values, ``None`` for any.
+    :param expected_sync_state: ``"state"``: accepted ``sync_state`` values, ``None`` for any.
+    :param completed_after: ``"historical_sync"``: epoch seconds from
+        :func:`~airflow_provider_fivetran_update.states.historical_sync_anchor`.
+    :param fail_on_broken: a broken connection ends the wait as failed.
+    """
+
+    kind: str
+    expected_setup_state: tuple[str, ...] | None = None
+    expected_sync_state: tuple[str, ...] | None = None
+    completed_after: float | None = None
+    fail_on_broken: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in WAIT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, WAIT_KINDS))}, got {self.kind!r}.")
+        for name, allowed in (("expected_setup_state", SETUP_STATES), ("expected_sync_state", SYNC_STATES)):
+            states = normalize_expected_states(name, getattr(self, name), allowed)
+            object.__setattr__(self, name, None if states is None else tuple(states))
+        if self.kind == "historical_sync":
+            if self.completed_after is None:
+                raise ValueError("a 'historical_sync' wait needs completed_after (epoch seconds).")
+            object.__setattr__(self, "completed_after", float(self.completed_after))
+
+    @classmethod
+    def state(
+        cls,
+        *,
+        expected_setup_state: str | Collection[str] | None = ("connected",),
+        expected_sync_state: str | Collection[str] | None = None,
+        fail_on_broken: bool = True,
+    ) -> WaitCondition:
+        """Wait until ``setup_state`` and ``sync_state`` are among the expected ones."""
+        return cls(
+            "state",
+            expected_setup_state=expected_setup_state,  # type: ignore[arg-type]  # normalized above
+            expected_sync_state=expected_sync_state,  # type: ignore[arg-type]
+            fail_on_broken=fail_on_broken,
+        )
+
+    @classmethod
+    def historical_sync(cls, *, completed_after: float, fail_on_broken: bool = True) -> WaitCondition:
+        """Wait until a historical sync ends after ``completed_after`` (epoch seconds)."""
+        return cls("historical_sync", completed_after=completed_after, fail_on_broken=fail_on_broken)
+
+    def check(self, connection_id: str, connection: Mapping[str, Any]) -> StateCheck:
+        """The verdict on one ``GET /v1/connections/{id}`` answer."""
+        if self.kind == "historical_sync":
+            assert self.completed_after is not None
+            return check_historical_sync(
+                connection_id,
+                connection,
+                completed_after=self.completed_after,
+                fail_on_broken=self.fail_on_broken,
+            )
+        return check_connection_state(
+            connection_id,
+            connection,
+            expected_setup_state=self.expected_setup_state,
+            expected_sync_state=self.expected_sync_state,
+            fail_on_broken=self.fail_on_broken,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON values only (lists, not tuples), for trigger arguments."""
+        return {
+            "kind": self.kind,
+            "expected_setup_state": _states(self.expected_setup_state),
+            "expected_sync_state": _states(self.expected_sync_state),
+            "completed_after": self.completed_after,
+            "fail_on_broken": self.fail_on_broken,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WaitCondition:
+        """Rebuild a condition from :meth:`to_json`'s output."""
+        return cls(
+            str(data["kind"]),
+            expected_setup_state=data.get("expected_setup_state"),
+            expected_sync_state=data.get("expected_sync_state"),
+            completed_after=data.get("completed_after"),
+            fail_on_broken=bool(data.get("fail_on_broken", True)),
+        )
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """How a wait ended.
+
+    :param status: ``"success"``, ``"failed"`` (broken, or the historical sync failed),
+        ``"timeout"`` (the deadline passed) or ``"error"`` (Fivetran could not be read).
+    :param message: one line for the task log, naming the connection.
+    :param state: the :func:`~airflow_provider_fivetran_update.states.connection_state` summary of
+        the last answer, ``None`` when nothing was read.
+    :param connection: that answer's ``data`` (secrets masked), ``None`` when nothing was read.
+    """
+
+    status: WaitStatus
+    message: str
+    connection_id: str
+    state: dict[str, Any] | None = None
+    connection: dict[str, Any] | None = None
+
+    def to_event(self) -> dict[str, Any]:
+        """The trigger event's payload."""
+        return {
+            "status": self.status,
+            "message": self.message,
+            "connection_id": self.connection_id,
+            "state": self.state,
+            "connection": self.connection,
+        }
+
+
+class Wait:
+    """One wait's progress between reads: when to read next and what each read means. No I/O.
+
+    :param connection_id: the Fivetran connection waited for.
+    :param condition: what is waited for.
+    :param deadline: epoch seconds after which the wait ends with ``"timeout"``.
+    :param poll_interval: seconds between two reads.
+    :param first_read_at: epoch seconds of the first read (``None``: now); never after ``deadline``.
+    :param patient: wait out a ``Retry-After`` that the hook would not sleep but that ends before
+        the deadline (the triggerer, or a task that defers meanwhile). Otherwise such a read
+        fails the wait at once, as the hook's error.
+    :param clock: epoch seconds now (tests pass their own).
+    :param log: where each answer is logged (a task's or trigger's ``log``), or ``None``.
+    """
+
+    def __init__(
+        self,
+        connection_id: str,
+        condition: WaitCondition,
+        *,
+        deadline: float,
+        poll_interval: float,
+        first_read_at: float | None = None,
+        patient: bool = False,
+        clock: Callable[[], float] = time.time,
+        log: Any = None,
+    ) -> None:
+        self.connection_id = connection_id
+        self.condition = condition
+        self.deadline = float(deadline)
+        self.poll_interval = float(poll_interval)
+        self.patient = patient
+        self.clock = clock
+        self.log = log
+        self.last: StateCheck | None = None
+        self.connection: dict[str, Any] | None = None
+        self._next_read = clock() if first_read_at is None else float(first_read_at)
+        self._not_before = -math.inf  # Fivetran asked not to be asked before then
+
+    @property
+    def next_read_at(self) -> float:
+        """Epoch seconds of the next read: after the poll interval and any pause Fivetran asked for."""
+        return min(max(self._next_read, self._not_before), self.deadline)
+
+    def next_read(self) -> float:
+        """Seconds to sleep before the next read (0 when it is due)."""
+        return max(0.0, self.next_read_at - self.clock())
+
+    def answer(self, connection: Mapping[str, Any]) -> WaitResult | None:
+        """Judge one answer: the result when the wait is over, else ``None`` (read again)."""
+        check = self.condition.check(self.connection_id, connection)
+        self.last, self.connection = check, dict(connection)
+        if check.outcome == "satisfied":
+            self._log("%s", check.message)
+            return self._result("success", check.message)
+        if check.outcome in ("broken", "failed"):
+            self._log("%s", check.message)
+            return self._result("failed", check.message)
+        now = self.clock()
+        if now >= self.deadline:
+            return self._result(
+                "timeout", f"Timed out waiting: {check.message} The task's timeout has passed."
+            )
+        self._next_read = now + self.poll_interval
+        self._log("%s Next check in %.1f s.", check.message, self.next_read())
+        return None
+
+    def failure(self, error: BaseException) -> WaitResult | None:
+        """Judge a read that raised ``error``: the result when the wait is over, else ``None``.
+
+        ``"error"`` results stand for ``error`` itself: the worker loop raises it, the trigger
+        reports it.
+        """
+        now = self.clock()
+        if isinstance(error, FivetranRetryLaterError):
+            resume = now + error.retry_after
+            if resume >= self.deadline:
+                return self._result(
+                    "timeout",
+                    f"Timed out waiting for Fivetran connection {self.connection_id!r}: it cannot be "
+                    f"read again before the deadline ({max(0.0, self.deadline - now):.1f} s left). "
+                    f"{error}{self._last_seen()}",
+                )
+            if self.patient:
+                self._not_before = resume
+                self._log(
+                    "Reading Fivetran connection %r again in %.1f s, as Fivetran asked: %s",
+                    self.connection_id,
+                    error.retry_after,
+                    error,
+                )
+                return None
+        elif isinstance(error, RetryableAPIError) and now >= self.deadline:
+            return self._result(
+                "timeout",
+                f"Timed out waiting for Fivetran connection {self.connection_id!r}: the last read "
+                f"failed ({error}).{self._last_seen()}",
+            )
+        return self._result("error", f"Could not read Fivetran connection {self.connection_id!r}: {error}")
+
+    def _last_seen(self) -> str:
+        return "" if self.last is None else f" Last seen: {self.last.message}"
+
+    def _result(self, status: WaitStatus, message: str) -> WaitResult:
+        return WaitResult(
+            status,
+            message,
+            self.connection_id,
+            None if self.last is None else self.last.state,
+            self.connection,
+        )
+
+    def _log(self, message: str, *args: Any) -> None:
+        if self.log is not None:
+            self.log.info(message, *args)
+
+
+def read_once(read: Callable[[], Mapping[str, Any]], wait: Wait) -> WaitResult | None:
+    """Read once and judge it (a sensor's poke): the result when the wait is over, else ``None``.
+
+    A read failure that ends the wait with ``"error"`` is raised as it is.
+    """
+    try:
+        connection = read()
+    except Exception as error:
+        result = wait.failure(error)
+        if result is not None and result.status == "error":
+            raise
+        return result
+    return wait.answer(connection)
+
+
+def run_wait(
+    read: Callable[[], Mapping[str, Any]],
+    wait: Wait,
+    *,
+    known: Mapping[str, Any] | None = None,
+    defer: Callable[[Wait], NoReturn] | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+) -> WaitResult:
+    """Wait in the worker: read every poll interval until the wait is over.
+
+    :param read: one read of the connection, sent with ``wait.deadline`` (the hook's ``deadline``).
+    :param known: an answer the task already has (a PATCH answer): judged first, without a read.
+    :param defer: called (it must not return, e.g. :func:`defer_wait`) instead of sleeping once the
+        first answer says "not yet", so the rest of the wait runs in the triggerer.
+    :return: the result; a read that fails the wait raises its error instead (see :func:`read_once`).
+    """
+    result = wait.answer(known) if known is not None else read_once(read, wait)
+    while result is None:
+        if defer is not None:
+            defer(wait)
+        sleep(wait.next_read())
+        result = read_once(read, wait)
+    return result
+
+
+async def await_wait(
+    read: Callable[[], Awaitable[Mapping[str, Any]]],
+    wait: Wait,
+    *,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> WaitResult:
+    """The triggerer's twin of :func:`run_wait`: first read at ``wait.next_read_at``; never raises
+    but ``CancelledError`` (a failed read ends as an ``"error"`` result)."""
+    while True:
+        await sleep(wait.next_read())
+        try:
+            connection = await read()
+        except Exception as error:  # CancelledError is not an Exception: cancellation propagates
+            result = wait.failure(error)
+        else:
+            result = wait.answer(connection)
+        if result is not None:
+            return result
+
+
+def trigger_for(wait: Wait, options: HookOptions) -> FivetranConnectionStateTrigger:
+    """The trigger that carries on ``wait``: same deadline, condition and hook options."""
+    # Imported here: the trigger module loads Airflow's trigger machinery, which a DAG file that
+    # only declares a task does not need.
+    from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+
+    return FivetranConnectionStateTrigger(
+        connection_id=wait.connection_id,
+        end_time=wait.deadline,
+        poll_interval=wait.poll_interval,
+        # The task has just read (or been told) the state: the trigger's first read waits.
+        first_poll_at=wait.next_read_at,
+        wait_condition=wait.condition.to_json(),
+        **options.to_json(),
+    )
+
+
+def defer_wait(
+    task: Any,
+    wait: Wait,
+    options: HookOptions,
+    *,
+    method_name: str = "execute_complete",
+    kwargs: dict[str, Any] | None = None,
+) -> NoReturn:
+    """Defer ``task`` (a BaseOperator) to :func:`trigger_for` ``wait``; resume in ``method_name``.
+
+    Airflow's own deferral timeout is the task's ``execution_timeout``; the wait's deadline
+    travels inside the trigger.
+    """
+    task.defer(
+        trigger=trigger_for(wait, options),
+        method_name=method_name,
+        kwargs=kwargs,
+        timeout=task.execution_timeout,
+    )
+    raise AssertionError("BaseOperator.defer returned")  # pragma: no cover - it always raises
+
+
+def settle(
+    outcome: WaitResult | Mapping[str, Any] | None,
+    *,
+    connection_id: str,
+    timeout_error: Callable[[str], BaseException],
+) -> WaitResult:
+    """The one way a wait's end becomes a task's result: return on success, raise otherwise.
+
+    ``outcome`` is a :class:`WaitResult` (a wait in the worker) or a trigger event's payload.
+    ``"failed"`` raises :class:`AirflowFailException` (no retry: a broken connection or a failed
+    sync needs a person); ``"timeout"`` raises ``timeout_error(message)`` (``AirflowSensorTimeout``
+    for sensors); ``"error"``, and a missing event, raise
+    :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`, which Airflow retries.
+    """
+    if isinstance(outcome, WaitResult):
+        result = outcome
+    elif outcome and outcome.get("status") in ("success", "failed", "timeout", "error"):
+        result = WaitResult(
+            outcome["status"],
+            str(outcome.get("message", "")),
+            str(outcome.get("connection_id") or connection_id),
+            outcome.get("state"),
+            outcome.get("connection"),
+        )
+    else:
+        raise FivetranError(f"The trigger for Fivetran connection {connection_id!r} ended without an event.")
+    if result.status == "success":
+        return result
+    if result.status == "failed":
+        raise AirflowFailException(result.message)
+    if result.status == "timeout":
+        raise timeout_error(result.message)
+    raise FivetranError(result.message)
