@@ -72,8 +72,14 @@ def _assert_maintenance_requests(sim: FivetranSimulator) -> None:
     """One GET each; a pause and an unpause for the running ones; nothing else, nothing for crm."""
     assert sorted((r.method, r.path, json.dumps(r.json)) for r in sim.requests) == sorted(
         [("GET", f"/v1/connections/{i}", "null") for i in [*MAINTENANCE_RUNNING, "crm_salesforce"]]
-        + [("PATCH", f"/v1/connections/{i}", '{"paused": true}') for i in MAINTENANCE_RUNNING]
-        + [("PATCH", f"/v1/connections/{i}", '{"paused": false}') for i in MAINTENANCE_RUNNING]
+        + [
+            ("PATCH", f"/v1/connections/{i}", '{"paused": true, "run_setup_tests": false}')
+            for i in MAINTENANCE_RUNNING
+        ]
+        + [
+            ("PATCH", f"/v1/connections/{i}", '{"paused": false, "run_setup_tests": false}')
+            for i in MAINTENANCE_RUNNING
+        ]
     )
     for connection_id in MAINTENANCE_RUNNING:
         data = sim.connection(connection_id)
@@ -111,7 +117,7 @@ def test_sync_frequency_follows_the_logical_date(
     assert state == "success"
     patches = [r for r in demo_sim.requests if r.method == "PATCH"]
     assert [(r.path, r.json) for r in patches] == [
-        ("/v1/connections/warehouse_orders", {"sync_frequency": expected})
+        ("/v1/connections/warehouse_orders", {"sync_frequency": expected, "run_setup_tests": False})
     ]
     assert demo_sim.connection("warehouse_orders")["sync_frequency"] == expected
 
@@ -125,6 +131,8 @@ def test_historical_resync_waits_for_the_sync(airflow_db: Path, demo_sim: Fivetr
     assert after["status"]["sync_state"] == "scheduled"
     assert after["succeeded_at"] and after["succeeded_at"] != before
     # One request for the sync, then only reads while it runs (3 s here, polled every 2 s).
-    assert [r.json for r in demo_sim.requests if r.method == "PATCH"] == [{"is_historical_sync": True}]
+    assert [r.json for r in demo_sim.requests if r.method == "PATCH"] == [
+        {"is_historical_sync": True, "run_setup_tests": False}
+    ]
     assert 1 <= demo_sim.request_count(method="GET", path="/v1/connections/warehouse_orders") <= 4
     assert {r.path for r in demo_sim.requests} == {"/v1/connections/warehouse_orders"}

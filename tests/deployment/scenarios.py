@@ -377,7 +377,8 @@ def check_maintenance_calls(res: Results, reqs: list[dict[str, Any]], label: str
         got = patches(reqs, cid)
         gets = [r for r in calls_for(reqs, cid) if r["method"] == "GET"]
         other = [r["method"] for r in calls_for(reqs, cid) if r["method"] not in ("GET", "PATCH")]
-        if got != [{"paused": True}, {"paused": False}] or not gets or other:
+        expected = [{"paused": True, "run_setup_tests": False}, {"paused": False, "run_setup_tests": False}]
+        if got != expected or not gets or other:
             bad[cid] = {"patches": got, "gets": len(gets), "other": other}
     res.check(
         f"{label}: simulator saw exactly PATCH paused=true then paused=false once per connection, plus GETs",
@@ -514,7 +515,7 @@ def run_examples(dep: Deployment, sim: Simulator, res: Results) -> None:
     gets = [r for r in calls_for(reqs, RESYNC_OK) if r["method"] == "GET"]
     res.check(
         "historical resync: simulator saw one PATCH is_historical_sync=true, then GETs until done",
-        got == [{"is_historical_sync": True}] and len(gets) >= 2,
+        got == [{"is_historical_sync": True, "run_setup_tests": False}] and len(gets) >= 2,
         f"PATCH bodies {got}, {len(gets)} GETs",
     )
     final = sim.connection(RESYNC_OK)
@@ -529,7 +530,10 @@ def run_examples(dep: Deployment, sim: Simulator, res: Results) -> None:
     for w in freq_runs:
         check_run(res, w, "success")
     got_freq = sorted(json.dumps(p, sort_keys=True) for p in patches(reqs, FREQ))
-    want_freq = sorted(json.dumps({"sync_frequency": v}) for v in FREQ_RUNS.values())
+    want_freq = sorted(
+        json.dumps({"sync_frequency": v, "run_setup_tests": False}, sort_keys=True)
+        for v in FREQ_RUNS.values()
+    )
     res.check(
         "frequency: one PATCH per run, 60 for a 08:00 and 360 for a 20:00 logical date",
         got_freq == want_freq,
@@ -543,7 +547,7 @@ def run_examples(dep: Deployment, sim: Simulator, res: Results) -> None:
     res.check(
         f"frequency (scheduled run): one PATCH sync_frequency={want} to the default connection "
         f"{FREQ_SCHEDULED['id']} for logical date {sched.logical_date}",
-        got_sched == [{"sync_frequency": want}],
+        got_sched == [{"sync_frequency": want, "run_setup_tests": False}],
         f"PATCH bodies {got_sched}",
     )
 
@@ -597,7 +601,7 @@ def check_fault_run(res: Results, dep: Deployment, sim: Simulator, injector: Fau
     got = [r["json"] for r in calls if r["method"] == "PATCH"]
     res.check(
         "fault run: exactly one PATCH sent (no duplicate after the restart)",
-        got == [{"is_historical_sync": True}],
+        got == [{"is_historical_sync": True, "run_setup_tests": False}],
         f"PATCH bodies {got}",
     )
     polls_after = [r for r in calls[injector.calls_at_restart :] if r["method"] == "GET"]
