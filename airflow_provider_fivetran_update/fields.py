@@ -1,9 +1,10 @@
 """The catalogue of fields accepted by Fivetran's Update a Connection call.
 
 ``PATCH /v1/connections/{id}`` takes a JSON object whose properties are listed here, once. The
-operator's arguments and ``template_fields``, the validation and coercion of rendered values, the
-simulator's request checks and the documentation table all read from :data:`FIELDS`; adding a field
-is one entry in :data:`FIELDS`.
+operator's arguments and ``template_fields``, the validation and coercion of rendered values and
+the documentation table all read from :data:`FIELDS`; adding a field is one entry in :data:`FIELDS`.
+The bundled simulator does not: it judges requests with its own reading of Fivetran's documents
+(``testing/fivetran_rules.py``), and a test compares the two over a corpus of request bodies.
 
 Semantics shared by everything built on this module:
 
@@ -21,10 +22,10 @@ Semantics shared by everything built on this module:
   - objects (``config``, ``auth``, ``external_secrets_keys_config``, ``destination_configuration``):
     a ``dict``, or a string holding a JSON object.
 
-* With ``coerce=False`` values are checked as the JSON the API receives: ``"60"`` is not an
-  integer and ``"true"`` is not a boolean. The simulator uses this mode to behave like Fivetran.
-  The one leniency kept is ``schema_status`` in upper case, because Fivetran's own reference
-  example sends ``"BLOCKED_ON_CAPTURE"`` while its schema lists lower-case values.
+* With ``coerce=False`` values must already have their JSON types: ``"60"`` is not an integer
+  and ``"true"`` is not a boolean (the hook itself always coerces). The one leniency kept is
+  ``schema_status`` in upper case, because Fivetran's own reference example sends
+  ``"BLOCKED_ON_CAPTURE"`` while its schema lists lower-case values.
 * The rules follow Fivetran's reference page and its OpenAPI definition, and are never stricter:
   what the documents forbid is refused before anything is sent, and what they allow is sent, with
   a warning from :func:`update_warnings` where Fivetran will ignore it. Refused
