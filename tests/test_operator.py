@@ -57,6 +57,7 @@ NOT_FIELD_ARGS = {
     "only_if_changed",
     "dry_run",
     "wait_for_completion",
+    "start_sync_if_needed",
     "wait_for_state",
     "poll_interval",
     "timeout",
