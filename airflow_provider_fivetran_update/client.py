@@ -13,18 +13,20 @@ this module on every parse.
 
 from __future__ import annotations
 
+import base64
+import html
 import json as jsonlib
 import logging
 import platform
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from airflow_provider_fivetran_update import __version__
 from airflow_provider_fivetran_update.exceptions import (
@@ -33,6 +35,8 @@ from airflow_provider_fivetran_update.exceptions import (
     FivetranRetryLaterError,
 )
 from airflow_provider_fivetran_update.hooks.options import check_retry_settings
+from airflow_provider_fivetran_update.ids import quote_connection_id
+from airflow_provider_fivetran_update.redaction import secret_values
 
 __all__ = [
     "ACCEPT_HEADER",
@@ -41,10 +45,13 @@ __all__ = [
     "ApiRequest",
     "RetryPolicy",
     "RetryableAPIError",
+    "basic_auth_forms",
     "build_request",
+    "copy_api_error",
     "normalize_base_url",
     "parse_response",
     "parse_retry_after",
+    "scrub",
     "transport_error",
 ]
 
@@ -58,8 +65,14 @@ NOT_APPLIED_STATUSES = frozenset({429, 503})
 # Fivetran's own header first; the others are what proxies and gateways in front of it send.
 REQUEST_ID_HEADERS = ("x-request-id", "x-fivetran-request-id", "request-id", "x-amzn-requestid")
 BODY_EXCERPT_CHARS = 200
+SCRUBBED = "***"
+"""What a secret found in a text built from an answer is replaced with (Airflow's own mask)."""
+# Shorter values are not credentials anyone relies on, and replacing every occurrence of them
+# would garble the message around them.
+MIN_SCRUBBED_CHARS = 4
 
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=FivetranAPIError)
 
 
 class RetryableAPIError(FivetranAPIError):
@@ -83,8 +96,10 @@ class RetryableAPIError(FivetranAPIError):
 class ApiRequest:
     """One Fivetran API request, built once and sent by ``requests`` (sync) or ``httpx`` (async).
 
-    Credentials are not part of it: the transport adds basic auth, so a request can be logged
-    or put in an error without leaking anything.
+    Credentials are not sent from here: the transport adds basic auth. ``secrets`` lists every
+    secret value the request carries (API key and secret, their basic-auth forms, the secrets of
+    the body), only so that :func:`parse_response` and :func:`transport_error` can take them out
+    of what they build from an answer; it is left out of ``repr`` and comparisons.
     """
 
     method: str
@@ -94,6 +109,7 @@ class ApiRequest:
     json: Any | None = None
     params: Mapping[str, str] | None = None
     connection_id: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 @cache
@@ -131,6 +147,79 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     return host
 
 
+def basic_auth_forms(api_key: str, api_secret: str) -> tuple[str, ...]:
+    """The ``Authorization`` header forms of a key and secret: base64 and ``Basic <base64>``.
+
+    ``requests`` encodes the pair as Latin-1 and ``httpx`` as UTF-8; both forms are listed when
+    they differ (non-ASCII characters).
+    """
+    forms: list[str] = []
+    for encoding in ("latin-1", "utf-8"):
+        try:
+            raw = f"{api_key}:{api_secret}".encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        token = base64.b64encode(raw).decode("ascii")
+        for form in (f"Basic {token}", token):
+            if form not in forms:
+                forms.append(form)
+    return tuple(forms)
+
+
+def _variants(secret: str) -> Iterable[str]:
+    """The ways a secret may be written in an echoed body: as is, JSON-, URL-, HTML-, repr-escaped.
+
+    HTML escaping is also applied to the JSON forms: a proxy's error page that echoes the request
+    body shows the JSON text the client sent.
+    """
+    for text in {secret, jsonlib.dumps(secret)[1:-1], jsonlib.dumps(secret, ensure_ascii=False)[1:-1]}:
+        yield text
+        yield html.escape(text)
+        yield html.escape(text, quote=False)
+        # As Python's repr shows it inside an exception text (bytes quoted by a client library).
+        yield text.encode("unicode_escape").decode("ascii")
+    yield quote(secret, safe="")
+    yield quote_plus(secret, safe="")
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret in ``text`` (also JSON-, URL- or HTML-escaped) by :data:`SCRUBBED`.
+
+    Longer secrets go first, so a secret that contains another is replaced whole. Values shorter
+    than :data:`MIN_SCRUBBED_CHARS` are left alone.
+    """
+    forms = {variant for secret in secrets for variant in _variants(secret)}
+    for form in sorted(forms, key=len, reverse=True):
+        if len(form) >= MIN_SCRUBBED_CHARS and form in text:
+            text = text.replace(form, SCRUBBED)
+    return text
+
+
+def _scrub_tree(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return {key: _scrub_tree(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub_tree(item, secrets) for item in value]
+    return value
+
+
+def _scrub_answer(data: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """A successful answer's data with the request's secrets taken out of every string in it.
+
+    Its texts (setup-test warnings, task messages) end up in log lines and trigger events. One
+    search over the serialized answer first: the walk is only needed when a secret is there.
+    """
+    if not secrets:
+        return data
+    text = jsonlib.dumps(data, ensure_ascii=False, default=str)
+    if scrub(text, secrets) == text:
+        return data
+    cleaned: dict[str, Any] = _scrub_tree(data, secrets)
+    return cleaned
+
+
 def build_request(
     base_url: str,
     method: str,
@@ -139,16 +228,24 @@ def build_request(
     connection_id: str | None = None,
     json: Any | None = None,
     params: Mapping[str, Any] | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> ApiRequest:
     """Build a request to ``path`` on the Fivetran API.
 
-    ``path`` may contain ``{connection_id}``, which is replaced by the URL-quoted id (``/``
-    and spaces included), so an id can never reach another endpoint.
+    ``path`` may contain ``{connection_id}``, which is replaced by the percent-encoded id after
+    :func:`~airflow_provider_fivetran_update.ids.check_connection_id`, so an id can never reach
+    another endpoint. ``auth`` (API key and secret) is not sent from here: it only tells the
+    request which secrets to keep out of errors, along with the secrets of ``json``.
     """
     if "{connection_id}" in path:
         if connection_id is None:
             raise ValueError(f"path {path!r} needs a connection_id")
-        path = path.replace("{connection_id}", quote(connection_id, safe=""))
+        path = path.replace("{connection_id}", quote_connection_id(connection_id))
+    secrets: list[str] = []
+    if auth is not None:
+        secrets.extend(value for value in (*auth, *basic_auth_forms(*auth)) if value)
+    if isinstance(json, Mapping):
+        secrets.extend(secret_values(json))
     headers = {"Accept": ACCEPT_HEADER, "User-Agent": user_agent()}
     if json is not None:
         headers["Content-Type"] = "application/json"
@@ -163,6 +260,7 @@ def build_request(
         json=json,
         params=query or None,
         connection_id=connection_id,
+        secrets=tuple(dict.fromkeys(secrets)),
     )
 
 
@@ -225,8 +323,9 @@ def _hint(status: int | None, connection_id: str | None) -> str | None:
     return None
 
 
-def _excerpt(body: bytes) -> str:
-    text = body.decode("utf-8", errors="replace").strip()
+def _excerpt(body: bytes, secrets: Iterable[str]) -> str:
+    # Scrubbed before it is cut, so a secret cut in two cannot leave its first half behind.
+    text = scrub(body.decode("utf-8", errors="replace"), secrets).strip()
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[:BODY_EXCERPT_CHARS] + "..."
     return text or "<empty body>"
@@ -242,6 +341,10 @@ def parse_response(
 ) -> dict[str, Any]:
     """Return the ``data`` object of a Fivetran answer, or raise :class:`FivetranAPIError`.
 
+    Every text taken from the answer (the error's message, code and request id, the start of a body
+    that is not a Fivetran answer, the strings of the returned data) has the request's secrets
+    replaced (:func:`scrub`), so an answer that echoes the request cannot leak them.
+
     A 2xx answer must be JSON with a ``data`` object; one that is not is a (non-retryable)
     ``FivetranAPIError`` naming the status and the start of the body. With
     ``require_data=False`` (endpoints that answer ``{"code", "message"}`` alone), the body
@@ -255,6 +358,8 @@ def parse_response(
     request_id = next(
         (value for name in REQUEST_ID_HEADERS if (value := _header(headers, name)) is not None), None
     )
+    if request_id is not None:
+        request_id = scrub(request_id, request.secrets)
     common: dict[str, Any] = {
         "status_code": status,
         "connection_id": request.connection_id,
@@ -266,13 +371,13 @@ def parse_response(
         if isinstance(payload, dict):
             data = payload.get("data")
             if isinstance(data, dict):
-                return data
+                return _scrub_answer(data, request.secrets)
             if not require_data and "data" not in payload:
-                return payload
+                return _scrub_answer(payload, request.secrets)
         raise FivetranAPIError(
             code=None,
             message=f"the answer is not a Fivetran API response (expected JSON with a 'data' "
-            f"object); body starts: {_excerpt(body)}",
+            f"object); body starts: {_excerpt(body, request.secrets)}",
             hint="Check the API base URL (Host) of the Airflow connection",
             **common,
         )
@@ -281,8 +386,12 @@ def parse_response(
     if isinstance(payload, dict):
         code = payload.get("code") if isinstance(payload.get("code"), str) else None
         message = payload.get("message") if isinstance(payload.get("message"), str) else None
+    if code is not None:
+        code = scrub(code, request.secrets)
     if message is None:
-        message = f"no Fivetran error message; body starts: {_excerpt(body)}"
+        message = f"no Fivetran error message; body starts: {_excerpt(body, request.secrets)}"
+    else:
+        message = scrub(message, request.secrets)
     hint = _hint(status, request.connection_id)
     if status in RETRYABLE_STATUSES:
         retry_after = parse_retry_after(_header(headers, "Retry-After")) if status == 429 else None
@@ -327,7 +436,7 @@ def transport_error(request: ApiRequest, exc: BaseException) -> FivetranAPIError
         pass
     if not isinstance(exc, retryable + fatal):
         return None
-    detail = str(exc) or "no detail"
+    detail = scrub(str(exc), request.secrets) or "no detail"
     common: dict[str, Any] = {
         "status_code": None,
         "code": None,
@@ -483,16 +592,29 @@ class RetryPolicy:
             )
         return wait
 
-    def _log_retry(
-        self, logger: logging.Logger | None, wait: float, attempt: int, error: BaseException
-    ) -> None:
+    def _next_attempt(
+        self,
+        attempt: int,
+        error: Exception,
+        logger: logging.Logger | None,
+        *,
+        idempotent: bool,
+        deadline: float | None,
+    ) -> float:
+        """The sleep before the next attempt, logged; or raise what :meth:`plan` says to raise."""
+        step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
+        if step is None:
+            raise error
+        if isinstance(step, FivetranRetryLaterError):
+            raise step from error
         (logger or log).warning(
             "Retrying Fivetran API request in %.2fs (retry %d of %d) after: %s",
-            wait,
+            step,
             attempt,
             self.max_retries,
             error,
         )
+        return step
 
     def call(
         self,
@@ -511,13 +633,8 @@ class RetryPolicy:
             try:
                 return send()
             except Exception as error:
-                step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
-                if step is None:
-                    raise
-                if isinstance(step, FivetranRetryLaterError):
-                    raise step from error
-                self._log_retry(logger, step, attempt, error)
-            time.sleep(step)
+                wait = self._next_attempt(attempt, error, logger, idempotent=idempotent, deadline=deadline)
+            time.sleep(wait)
             attempt += 1
 
     async def acall(
@@ -536,13 +653,8 @@ class RetryPolicy:
             try:
                 return await send()
             except Exception as error:
-                step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
-                if step is None:
-                    raise
-                if isinstance(step, FivetranRetryLaterError):
-                    raise step from error
-                self._log_retry(logger, step, attempt, error)
-            await asyncio.sleep(step)
+                wait = self._next_attempt(attempt, error, logger, idempotent=idempotent, deadline=deadline)
+            await asyncio.sleep(wait)
             attempt += 1
 
 
@@ -552,11 +664,9 @@ def _positive_retry_after(error: BaseException | None) -> float | None:
     return retry_after if retry_after is not None and retry_after > 0 else None
 
 
-def _not_retried(
-    kind: type[FivetranRetryLaterError], error: FivetranAPIError, retry_after: float, hint: str
-) -> FivetranRetryLaterError:
+def copy_api_error(error: FivetranAPIError, kind: type[_E], *, hint: str | None, **extra: Any) -> _E:
+    """``error`` as a ``kind`` with another hint: the same status, code, message and request."""
     return kind(
-        retry_after=retry_after,
         status_code=error.status_code,
         code=error.code,
         message=error.message,
@@ -565,4 +675,11 @@ def _not_retried(
         method=error.method,
         path=error.path,
         hint=hint,
+        **extra,
     )
+
+
+def _not_retried(
+    kind: type[FivetranRetryLaterError], error: FivetranAPIError, retry_after: float, hint: str
+) -> FivetranRetryLaterError:
+    return copy_api_error(error, kind, hint=hint, retry_after=retry_after)

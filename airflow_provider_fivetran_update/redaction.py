@@ -7,7 +7,13 @@ are not secret in themselves (``username``, ``client_id``, ``tenant_id``, ``role
 costs a little readability in a log, masking too little leaks a credential. On top of that list,
 :func:`is_secret_key` applies name rules (``password``, ``secret``, ``token``, ``api_key``,
 ``private_key``, ``credential``...), so services Fivetran adds later and settings we have never seen
-are covered too.
+are covered too. The name rules include every name Airflow's own masker treats as sensitive
+(``authorization``, ``dsn``, ``proxy``, ``service_account``, ``webhook_url``...) and short words that
+name a secret only on their own (``pwd``, ``pass``, ``pw``, ``pem``, ``dsn`` as a whole word of the
+key, so ``bypass`` and ``temperature`` stay readable).
+
+A value that is a URI with a password (``postgres://user:pw@host/db``, ``...?password=pw``) keeps
+its shape with the password masked, wherever it appears in a connection, under any key.
 
 Key names are matched wherever they occur inside the fields that may hold secrets (``config``,
 ``auth``, ``external_secrets_keys_config``, from :mod:`~airflow_provider_fivetran_update.fields`),
@@ -23,10 +29,18 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from airflow_provider_fivetran_update.fields import FIELDS
 
-__all__ = ["SECRET_MASK", "SPEC_SECRET_KEYS", "is_secret_key", "redact", "secret_values"]
+__all__ = [
+    "SECRET_MASK",
+    "SPEC_SECRET_KEYS",
+    "is_secret_key",
+    "mask_uri_passwords",
+    "redact",
+    "secret_values",
+]
 
 SECRET_MASK = "******"
 """What a secret value is replaced with (Fivetran masks secrets the same way)."""
@@ -218,6 +232,33 @@ _SECRET_FRAGMENTS: tuple[str, ...] = (
     "sastoken",
     "signature",
     "cookie",
+    # Airflow's DEFAULT_SENSITIVE_FIELDS (a test keeps this list covering the installed Airflow's).
+    "authheader",
+    "authorization",
+    "bearer",
+    "proxy",
+    "proxies",
+    "serviceaccount",
+    "servicekey",
+    "keyfiledict",
+    "webhookurl",
+    "sshkey",
+    "jwt",
+)
+
+# Words that name a secret only when they are a whole word of the key: "db_pass", "sentryDsn" and
+# "client_pem" are secrets, "bypass", "holdsnumber" and "temperature" are not.
+_SECRET_WORDS: frozenset[str] = frozenset({"pwd", "pass", "pw", "dsn", "pem", "creds"})
+
+# scheme://user:password@host -- the password may hold any character but the authority's end.
+_URI_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^/?#\s]*)(?P<tail>@)"
+)
+# ...?password=secret&... and libpq's "host=h password=secret".
+_PARAM_PASSWORD = re.compile(
+    r"(?P<head>(?<![A-Za-z0-9])(?:\w*_)?(?:password|passwd|pwd|pass|secret|token|apikey|api_key)=)"
+    r"(?P<secret>[^&;\s]+)(?P<tail>)",
+    re.IGNORECASE,
 )
 
 _SECTIONS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.may_hold_secrets)
@@ -239,8 +280,31 @@ def is_secret_key(key: str) -> bool:
     snake = _snake(key)
     if snake in SPEC_SECRET_KEYS:
         return True
+    if any(word in _SECRET_WORDS for word in snake.split("_")):
+        return True
     compact = snake.replace("_", "")
     return any(fragment in compact for fragment in _SECRET_FRAGMENTS)
+
+
+def _uri_secrets(text: str) -> list[str]:
+    """The passwords written into a URI or a DSN (``postgres://u:pw@h``, ``?password=pw``)."""
+    if "=" not in text and "@" not in text:
+        return []
+    found = [
+        match.group("secret")
+        for pattern in (_URI_PASSWORD, _PARAM_PASSWORD)
+        for match in pattern.finditer(text)
+    ]
+    return [secret for secret in found if secret and secret != SECRET_MASK]
+
+
+def mask_uri_passwords(text: str) -> str:
+    """``text`` with the password of every URI or DSN in it replaced by :data:`SECRET_MASK`."""
+    if "=" not in text and "@" not in text:
+        return text
+    for pattern in (_URI_PASSWORD, _PARAM_PASSWORD):
+        text = pattern.sub(lambda match: match.group("head") + SECRET_MASK + match.group("tail"), text)
+    return text
 
 
 def _mask_all(value: Any) -> Any:
@@ -270,6 +334,8 @@ def _copy(value: Any) -> Any:
         return {key: _copy(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_copy(item) for item in value]
+    if isinstance(value, str):
+        return mask_uri_passwords(value)
     return value
 
 
@@ -323,6 +389,10 @@ def _secret_leaves(value: Any) -> Iterator[Any]:
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _secret_leaves(item)
+    elif isinstance(value, str):
+        for secret in _uri_secrets(value):
+            yield secret
+            yield unquote(secret)
 
 
 def _section_secrets(value: Any) -> Iterator[Any]:

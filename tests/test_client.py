@@ -80,13 +80,13 @@ def test_build_request_quotes_the_connection_id_and_sets_headers() -> None:
         "http://127.0.0.1:8089/",
         "patch",
         "/v1/connections/{connection_id}",
-        connection_id="a/b c",
+        connection_id="a?b#c%d",
         json={"paused": True},
     )
     assert request.method == "PATCH"
-    assert request.path == "/v1/connections/a%2Fb%20c"
-    assert request.url == "http://127.0.0.1:8089/v1/connections/a%2Fb%20c"
-    assert request.connection_id == "a/b c"
+    assert request.path == "/v1/connections/a%3Fb%23c%25d"
+    assert request.url == "http://127.0.0.1:8089/v1/connections/a%3Fb%23c%25d"
+    assert request.connection_id == "a?b#c%d"
     assert request.headers["Accept"] == ACCEPT_HEADER == "application/json;version=2"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["User-Agent"].startswith(f"airflow-provider-fivetran-update/{__version__}")

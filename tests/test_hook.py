@@ -212,8 +212,8 @@ def test_connection_id_is_quoted_into_one_path_segment(sim: FivetranSimulator) -
         lambda response, *args, **kwargs: sent_paths.append(response.request.path_url)
     )
     with pytest.raises(FivetranAPIError) as caught:
-        hook.get_connection_details("a/b?x#y")
-    assert sent_paths == ["/v1/connections/a%2Fb%3Fx%23y"]
+        hook.get_connection_details("a?x#y%z")
+    assert sent_paths == ["/v1/connections/a%3Fx%23y%25z"]
     assert caught.value.status_code == 404
     assert settle(sim, "GET", CONN_PATH, 0) == 0
 

@@ -455,3 +455,47 @@ def test_worker_waits_between_polls_fails_a_resync_that_cannot_start_and_retries
         logs = caplog.text + "".join(capfd.readouterr())
         assert "Fivetran connection 'stuck' is paused: the historical sync it was asked for" in logs
         assert "is not sent again" in logs
+
+
+@pytest.mark.airflow
+def test_a_rate_limit_storm_ends_each_wait_with_the_timeout_error_by_its_deadline(
+    sim: FivetranSimulator, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """timeout=3 while every GET is answered 429 asking for 4 s: the operator's timeout error at
+    once, in the worker and deferred, never a retryable API error after the hook's retries."""
+    cases = {
+        "completion_worker": {"wait_for_completion": True, "is_historical_sync": True, "deferrable": False},
+        "completion_deferred": {"wait_for_completion": True, "is_historical_sync": True, "deferrable": True},
+        "state_worker": {"wait_for_state": {"sync_state": "paused"}, "paused": False, "deferrable": False},
+        "state_deferred": {"wait_for_state": {"sync_state": "paused"}, "paused": False, "deferrable": True},
+    }
+    for connection_id in cases:
+        sim.add_connection(connection_id)
+    with _dag("storm") as dag:
+        for connection_id, arguments in cases.items():
+            FivetranUpdateConnectionOperator(
+                task_id=connection_id,
+                connection_id=connection_id,
+                poll_interval=0.5,
+                timeout=3,
+                request_timeout=5,
+                retry_min_wait=0.01,
+                retry_max_wait=60,
+                retries=2,
+                **arguments,
+            )
+    # The PATCHes go through; every read while waiting is rate-limited.
+    sim.fail_next(500, status=429, headers={"Retry-After": "4"}, method="GET")
+
+    with caplog.at_level("INFO"):
+        dag_run = run_dag(dag)
+
+    tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
+    for connection_id in cases:
+        ti = tis[connection_id]
+        assert (ti.state, ti.try_number) == ("failed", 1), connection_id  # final: not retried
+        assert (_count(sim, "PATCH", connection_id), _count(sim, "GET", connection_id)) == (1, 1)
+        assert (ti.end_date - ti.start_date).total_seconds() < 3 + 5 + 5
+    logs = caplog.text + "".join(capfd.readouterr())
+    assert logs.count("Timed out after 3 s waiting") >= len(cases)
+    assert "Fivetran asked to wait 4 s before the next request (Retry-After)" in logs

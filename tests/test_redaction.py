@@ -294,3 +294,120 @@ def test_validation_errors_never_contain_secret_values(fields: dict[str, Any]) -
     assert "pg-pass" not in str(info.value)
     assert "pg-pass" not in repr(info.value.args)
     assert info.value.__cause__ is None
+
+
+# --- names and values outside Fivetran's schema ---------------------------------------------------
+
+
+def _airflow_sensitive_fields() -> frozenset[str]:
+    try:
+        from airflow.sdk._shared.secrets_masker.secrets_masker import DEFAULT_SENSITIVE_FIELDS
+    except ImportError:  # Airflow 2.11 and 3.0 keep it in the core package
+        from airflow.utils.log.secrets_masker import (  # type: ignore[no-redef]
+            DEFAULT_SENSITIVE_FIELDS,
+        )
+    return frozenset(DEFAULT_SENSITIVE_FIELDS)
+
+
+def test_every_name_airflow_treats_as_sensitive_is_a_secret_key() -> None:
+    names = _airflow_sensitive_fields()
+    assert {"password", "authorization", "dsn", "service_account"} <= names
+    assert [name for name in sorted(names) if not is_secret_key(name)] == []
+    # Airflow matches its names inside longer keys; so do we.
+    assert [name for name in sorted(names) if not is_secret_key(f"my_{name}_2")] == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "pwd",
+        "db_pwd",
+        "pass",
+        "dbPass",
+        "passphrase",
+        "ssh_key",
+        "sshKey",
+        "authorization",
+        "Authorization",
+        "service_account_json",
+        "jwt",
+        "jwt_assertion",
+        "pem",
+        "client_pem",
+        "dsn",
+        "sentry_dsn",
+        "credentials",
+        "gcp_credentials",
+        "webhook_url",
+        "proxy_url",
+    ],
+)
+def test_common_secret_names_outside_fivetrans_schema(key: str) -> None:
+    assert is_secret_key(key)
+    payload = {"config": {"host": "db.example.com", "port": 5432, key: "s3cr3t-value-1"}}
+    redacted = redact(payload)
+    assert redacted["config"] == {"host": "db.example.com", "port": 5432, key: SECRET_MASK}
+    assert secret_values(payload) == ["s3cr3t-value-1"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "host",
+        "port",
+        "user",
+        "schema",
+        "database",
+        "schemas",
+        "region",
+        "bypass_cache",
+        "passive_mode",
+        "temperature_unit",
+        "compass_heading",
+        "holdsnumber",
+        "timezone",
+        "sync_mode",
+    ],
+)
+def test_ordinary_names_stay_readable(key: str) -> None:
+    assert not is_secret_key(key)
+    assert redact({"config": {key: "readable"}}) == {"config": {key: "readable"}}
+
+
+@pytest.mark.parametrize(
+    ("uri", "masked", "secrets"),
+    [
+        ("postgres://u:p4ss-w0rd@db:5432/app", "postgres://u:******@db:5432/app", ["p4ss-w0rd"]),
+        # An unescaped "@" in the password: everything up to the host's "@" is the password.
+        ("mysql://admin:p@ss@db/x?ssl=1", "mysql://admin:******@db/x?ssl=1", ["p@ss"]),
+        (
+            "jdbc:postgresql://db/app?user=u&password=s3cr%40t&ssl=true",
+            "jdbc:postgresql://db/app?user=u&password=******&ssl=true",
+            ["s3cr%40t", "s3cr@t"],
+        ),
+        (
+            "host=db user=u password=libpq-pw dbname=x",
+            "host=db user=u password=****** dbname=x",
+            ["libpq-pw"],
+        ),
+    ],
+)
+def test_uri_passwords_are_masked_under_any_key(uri: str, masked: str, secrets: list[str]) -> None:
+    connection = {
+        "id": "conn_uri",
+        "config": {"connection_url": uri, "nested": [{"target": uri}], "host": "db"},
+        "destination_configuration": {"endpoint": uri},
+    }
+    redacted = redact(connection)
+    assert redacted["config"] == {"connection_url": masked, "nested": [{"target": masked}], "host": "db"}
+    assert redacted["destination_configuration"] == {"endpoint": masked}
+    assert secret_values(connection) == secrets
+    assert redact(redacted) == redacted
+
+
+@pytest.mark.parametrize(
+    "text", ["https://fivetran.com/dashboard", "mysql://user@db/x", "http://db:8080/a@b", "a=b&c=d"]
+)
+def test_uris_without_a_password_stay_readable(text: str) -> None:
+    assert redact({"config": {"url": text}}) == {"config": {"url": text}}
+    assert secret_values({"config": {"url": text}}) == []

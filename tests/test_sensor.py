@@ -31,6 +31,7 @@ from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnection
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import run_dag, unique_dag_id, xcom
+from tests.test_trigger import TRIGGERER_NOISE
 
 try:
     from airflow.sdk.exceptions import TaskDeferred
@@ -283,16 +284,6 @@ def test_deferrable_waits_in_the_trigger_for_a_historical_resync(
     _assert_no_secret(sim, output.out + output.err, caplog.text, json.dumps(result))
 
 
-# What a trigger that yields inside its reader leaves in a user's log under dag.test().
-TRIGGERER_NOISE = (
-    "Task exception was never retrieved",
-    "asynchronous generator is already running",
-    "no running event loop",
-    "cancel scope",
-    "Exception ignored",
-)
-
-
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_a_deferred_wait_under_dag_test_leaves_the_triggerer_quiet(
     sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
@@ -354,6 +345,67 @@ def test_timeout_while_deferred(
     assert ti.try_number == 1  # a sensor timeout is final: no retry
     # One poke on the worker, then the trigger until end_time (~2 s at 0.5 s): never much more.
     assert 3 <= _gets(sim, "pg_stuck") <= 8
+
+
+# -- deadlines hold under retries -----------------------------------------------------------------
+
+
+def _rate_limit_storm(sim: FivetranSimulator, retry_after: str = "4") -> None:
+    """Every GET answered 429 with ``Retry-After`` from now on (the storm outlasts any test)."""
+    sim.fail_next(500, status=429, headers={"Retry-After": retry_after}, method="GET")
+
+
+def _storm_after_first_get(sim: FivetranSimulator, connection_id: str) -> threading.Thread:
+    def start() -> None:
+        deadline = time.monotonic() + 180
+        while _gets(sim, connection_id) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        _rate_limit_storm(sim)
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+def test_a_rate_limit_storm_ends_as_a_sensor_timeout_by_the_deadline(
+    sim: FivetranSimulator, mode: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """timeout=3 under 429s asking for 4 s: AirflowSensorTimeout, not a retryable API error 20 s later."""
+    sim.add_connection("pg_storm", setup_state="incomplete")
+    if mode == "deferrable":
+        # The first poke (worker) reads; the storm hits the trigger's reads.
+        storm = _storm_after_first_get(sim, "pg_storm")
+    else:
+        _rate_limit_storm(sim)
+    dag = _sensor_dag(
+        f"storm_{mode}",
+        connection_id="pg_storm",
+        mode="reschedule" if mode == "reschedule" else "poke",
+        deferrable=mode == "deferrable",
+        poke_interval=0.5,
+        timeout=3,
+        request_timeout=5,
+        retry_max_wait=60,
+        retries=2,
+    )
+
+    dag_run = run_dag(dag)
+    if mode == "deferrable":
+        storm.join(5)
+
+    ti = _ti(dag_run, "wait")
+    assert ti.state == "failed"
+    assert ti.try_number == 1  # a sensor timeout is final; an API error would have been retried
+    statuses = [r.status for r in sim.requests if r.path == "/v1/connections/pg_storm"]
+    assert statuses == ([200, 429] if mode == "deferrable" else [429])  # no blind retries
+    # The deadline plus one request timeout, with room for a loaded machine (it took 21 s).
+    assert (ti.end_date - ti.start_date).total_seconds() < 3 + 5 + 5
+    output = capfd.readouterr()
+    logs = output.out + output.err
+    assert "AirflowSensorTimeout" in logs
+    assert "Fivetran asked to wait 4 s before the next request (Retry-After)" in logs
+    _assert_no_secret(sim, logs)
 
 
 # -- broken connections ---------------------------------------------------------------------------

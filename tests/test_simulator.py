@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,28 +19,9 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
+from tests.simulator_credentials import ACCEPT, KEY, SECRET
 
-KEY, SECRET = "test-key", "test-secret-value"
-ACCEPT = {"Accept": "application/json;version=2"}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(api_key=KEY, api_secret=SECRET, clock=clock) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def api(sim: FivetranSimulator) -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.auth = (KEY, SECRET)
-        session.headers.update(ACCEPT)
-        yield session
+pytest_plugins = ["tests.simulator_fixtures"]
 
 
 def url(sim: FivetranSimulator, path: str) -> str:
@@ -329,15 +309,20 @@ def test_setup_tests_pass_or_fail(sim: FivetranSimulator, api: requests.Session)
 
 
 def test_setup_tests_make_the_patch_slow(api: requests.Session) -> None:
-    with FivetranSimulator(api_key=KEY, api_secret=SECRET, setup_tests_seconds=1.0) as sim:
+    # Read timeouts on either side of the 30 s setup tests, not a measured duration.
+    with FivetranSimulator(api_key=KEY, api_secret=SECRET, setup_tests_seconds=30.0) as sim:
         sim.add_connection("conn_a")
-        started = time.monotonic()
-        patch(api, sim, "conn_a", paused=True, run_setup_tests=False)
-        fast = time.monotonic() - started
-        started = time.monotonic()
-        assert patch(api, sim, "conn_a", paused=False, run_setup_tests=True).status_code == 200
-        slow = time.monotonic() - started
-    assert fast < 1.0 <= slow
+        fast = api.patch(
+            url(sim, "/v1/connections/conn_a"), json={"paused": True, "run_setup_tests": False}, timeout=20
+        )
+        assert fast.status_code == 200
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            api.patch(
+                url(sim, "/v1/connections/conn_a"),
+                json={"paused": False, "run_setup_tests": True},
+                timeout=(5, 0.5),
+            )
+        assert sim.connection("conn_a")["paused"] is False
 
 
 def test_manual_schedule_waits_for_a_sync_request(

@@ -5,7 +5,6 @@ Everything goes over real loopback HTTP with ``requests`` (and ``httpx`` for the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,28 +12,9 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
+from tests.simulator_credentials import ACCEPT, KEY, SECRET
 
-KEY, SECRET = "test-key", "test-secret-value"
-ACCEPT = {"Accept": "application/json;version=2"}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(api_key=KEY, api_secret=SECRET, clock=clock) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def api(sim: FivetranSimulator) -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.auth = (KEY, SECRET)
-        session.headers.update(ACCEPT)
-        yield session
+pytest_plugins = ["tests.simulator_fixtures"]
 
 
 def status(sim: FivetranSimulator, connection_id: str) -> dict[str, Any]:

@@ -10,14 +10,9 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
+from tests.simulator_credentials import ACCEPT, KEY, SECRET
 
-KEY, SECRET = "test-key", "test-secret-value"
-ACCEPT = {"Accept": "application/json;version=2"}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+pytest_plugins = ["tests.simulator_fixtures"]
 
 
 @pytest.fixture

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
+from tests.simulator_credentials import ACCEPT
 
-KEY, SECRET = "test-key", "test-secret-value"
-ACCEPT = {"Accept": "application/json;version=2"}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(api_key=KEY, api_secret=SECRET, clock=clock) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def api(sim: FivetranSimulator) -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.auth = (KEY, SECRET)
-        session.headers.update(ACCEPT)
-        yield session
+pytest_plugins = ["tests.simulator_fixtures"]
 
 
 def test_every_answer_carries_the_documented_headers(sim: FivetranSimulator, api: requests.Session) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,19 @@ import pytest
 import requests
 
 import airflow_provider_fivetran_update.testing as testing_package
-from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
+from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.testing.fivetran_rules import (
     UPDATABLE_FIELDS,
     check_update_body,
     update_payload,
 )
+from tests.simulator_credentials import KEY, SECRET
+
+pytest_plugins = ["tests.simulator_fixtures"]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fivetran"
 REFERENCE = SHARED / "update-a-connection.txt"
 OPENAPI = SHARED / "fivetran-openapi.json"
-KEY, SECRET = "test-key", "test-secret-value"
 needs_documents = pytest.mark.skipif(
     not (REFERENCE.is_file() and OPENAPI.is_file()), reason=f"Fivetran's documents are not in {SHARED}"
 )
@@ -46,17 +47,6 @@ def openapi_example() -> dict[str, Any]:
     spec = json.loads(OPENAPI.read_text())
     properties = spec["components"]["schemas"]["UpdateConnectorRequest"]["properties"]
     return {name: prop["example"] for name, prop in properties.items() if "example" in prop}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(api_key=KEY, api_secret=SECRET, clock=clock) as simulator:
-        yield simulator
 
 
 def patch(sim: FivetranSimulator, connection_id: str, body: dict[str, Any]) -> requests.Response:
@@ -231,3 +221,11 @@ def test_the_simulator_does_not_judge_with_the_provider_rules() -> None:
         source = module.read_text()
         assert "airflow_provider_fivetran_update.fields" not in source, module.name
         assert "build_update_payload" not in source, module.name
+
+
+@pytest.mark.parametrize("value", [[], [60], {}, {"a": 1}, "x", "", 1, -1, 1.5, True, False, None, 2**40])
+def test_any_json_value_in_any_field_is_judged_without_an_error(value: Any) -> None:
+    for name in UPDATABLE_FIELDS:
+        problems = check_update_body({name: value, "paused": True})
+        assert isinstance(problems, list)
+        assert all(isinstance(problem, str) for problem in problems)

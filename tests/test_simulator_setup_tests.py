@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,20 +12,9 @@ import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
 from airflow_provider_fivetran_update.testing.faults import SetupTestLimiter
+from tests.simulator_credentials import ACCEPT, KEY, SECRET
 
-KEY, SECRET = "test-key", "test-secret-value"
-ACCEPT = {"Accept": "application/json;version=2"}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(api_key=KEY, api_secret=SECRET, clock=clock) as simulator:
-        yield simulator
+pytest_plugins = ["tests.simulator_fixtures"]
 
 
 def patch(sim: FivetranSimulator, connection_id: str, **body: Any) -> requests.Response:

@@ -227,6 +227,74 @@ def test_first_poll_at_never_delays_past_end_time(sim: FivetranSimulator) -> Non
     assert _gets(sim, "pg_late") == 1  # one last look at the deadline, then the timeout
 
 
+# -- deadlines hold under retries ---------------------------------------------------------------------
+
+PATIENT_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 60.0, "max_retries": 5}
+
+
+def _timed_events(trigger: FivetranConnectionStateTrigger) -> tuple[list[dict[str, Any]], float]:
+    started = time.monotonic()
+    events = _events(trigger)
+    return events, time.monotonic() - started
+
+
+@pytest.mark.parametrize("retry_after", ["4", "3600"])
+def test_a_rate_limit_storm_past_end_time_is_a_timeout_at_once(
+    sim: FivetranSimulator, retry_after: str
+) -> None:
+    sim.add_connection("storm", setup_state="incomplete")
+    sim.fail_next(50, status=429, headers={"Retry-After": retry_after})
+
+    [event], elapsed = _timed_events(_trigger("storm", seconds=2.0, **PATIENT_RETRIES))
+
+    assert event["status"] == "timeout"  # not an "error" event 20 s later
+    assert f"Fivetran asked to wait {retry_after} s before the next request (Retry-After)" in event["message"]
+    assert _gets(sim, "storm") == 1  # no blind retry into a certain 429
+    assert elapsed < 2.0 + 5  # the deadline, with room for a loaded machine (it was 20 s)
+
+
+def test_retry_after_that_fits_is_slept_until_it_no_longer_fits(sim: FivetranSimulator) -> None:
+    sim.add_connection("slow_storm", setup_state="incomplete")
+    sim.fail_next(50, status=429, headers={"Retry-After": "1"})
+
+    [event], elapsed = _timed_events(_trigger("slow_storm", seconds=2.0, **PATIENT_RETRIES))
+
+    # 429 at 0 s, slept 1 s, 429 at 1 s: another second would end after end_time.
+    assert event["status"] == "timeout"
+    assert _gets(sim, "slow_storm") == 2
+    assert elapsed < 2.0 + 5
+
+
+def test_a_5xx_storm_ends_as_a_timeout_without_a_backoff_past_end_time(sim: FivetranSimulator) -> None:
+    sim.add_connection("down_long", setup_state="incomplete")
+    sim.fail_next(50, status=503)
+
+    events, elapsed = _timed_events(
+        _trigger("down_long", seconds=2.0, retry_min_wait=0.8, retry_max_wait=5.0, max_retries=5)
+    )
+
+    # 503 at 0 s, backoff 0.8-1 s, 503; the next backoff (1.6-2 s) would end after end_time.
+    assert [event["status"] for event in events] == ["timeout"]
+    assert "after the deadline" in events[0]["message"]
+    assert _gets(sim, "down_long") == 2
+    assert elapsed < 2.0 + 5
+
+
+def test_a_retry_after_longer_than_retry_max_wait_is_waited_out_between_reads(
+    sim: FivetranSimulator,
+) -> None:
+    """The hook does not sleep it (it would hold the request), the trigger does, then reads again."""
+    sim.add_connection("limited")
+    sim.fail_next(1, status=429, headers={"Retry-After": "2"})
+
+    [event] = _events(_trigger("limited", seconds=30, retry_min_wait=0.01, retry_max_wait=1.0))
+
+    assert event["status"] == "success"
+    gets = [r for r in sim.requests if r.path == "/v1/connections/limited"]
+    assert [r.status for r in gets] == [429, 200]
+    assert gets[1].time - gets[0].time >= 2.0  # as Fivetran asked, not sooner
+
+
 # -- a quiet triggerer -------------------------------------------------------------------------------
 
 # What a trigger that yields inside its reader leaves in a user's log when the runner drops it.

@@ -226,6 +226,21 @@ def test_a_listing_rate_limited_past_the_retries_fails_every_read_without_more_r
     assert [r.status for r in sim.requests] == [429, 429]  # no GET storm on a spent rate limit
 
 
+def test_a_listing_rate_limited_past_end_time_times_every_trigger_out_at_once(sim: FivetranSimulator) -> None:
+    ids = _add(sim, [f"r_{i:02d}" for i in range(12)], setup_state="incomplete")
+    sim.fail_next(50, status=429, headers={"Retry-After": "4"})
+
+    started = time.monotonic()
+    events = _run([_trigger(cid, seconds=2.0, retry_max_wait=60.0) for cid in ids])
+
+    for payloads in events.values():
+        [payload] = payloads
+        assert payload["status"] == "timeout"
+        assert "Fivetran asked to wait 4 s" in payload["message"]
+    assert [r.status for r in sim.requests] == [429]  # one listing, no retry into the limit
+    assert time.monotonic() - started < 2.0 + 5
+
+
 def test_a_listing_refused_with_403_is_not_asked_again(sim: FivetranSimulator) -> None:
     ids = _add(sim, [f"p_{i:02d}" for i in range(12)], setup_state="incomplete")
     sim.fail_next(1, status=403, path="/v1/connections")

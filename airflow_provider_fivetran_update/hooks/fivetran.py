@@ -25,9 +25,12 @@ from airflow_provider_fivetran_update.client import (
     ApiRequest,
     RetryableAPIError,
     RetryPolicy,
+    basic_auth_forms,
     build_request,
+    copy_api_error,
     normalize_base_url,
     parse_response,
+    scrub,
     transport_error,
 )
 from airflow_provider_fivetran_update.exceptions import (
@@ -42,6 +45,7 @@ from airflow_provider_fivetran_update.fields import (
     with_setup_test_policy,
 )
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, HookOptions
+from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.pacing import pacer_for
 from airflow_provider_fivetran_update.redaction import redact, secret_values
 
@@ -84,16 +88,21 @@ def _idempotent(payload: dict[str, Any]) -> bool:
     return payload.get("is_historical_sync") is not True and not runs_setup_tests(payload)
 
 
+def _cause(request: ApiRequest, exc: BaseException) -> BaseException | None:
+    """``exc`` to chain to the error raised for it, or ``None`` when its text holds a secret.
+
+    A client library may quote what it received (``BadStatusLine``, ``illegal status line``) and
+    so repeat an echoed ``Authorization`` header; the error raised instead says what happened.
+    """
+    text = str(exc)
+    return exc if scrub(text, request.secrets) == text else None
+
+
 def _not_repeated(error: RetryableAPIError) -> FivetranAPIError:
     """The error for a request that was not sent again on purpose, saying why."""
-    return FivetranAPIError(
-        status_code=error.status_code,
-        code=error.code,
-        message=error.message,
-        connection_id=error.connection_id,
-        request_id=error.request_id,
-        method=error.method,
-        path=error.path,
+    return copy_api_error(
+        error,
+        FivetranAPIError,
         hint="Fivetran may have carried out the update although no usable answer came. It was not sent "
         "again because a second request would start the historical sync over (is_historical_sync) or "
         "run the setup tests again (they run inside the request, can take minutes and count against "
@@ -108,6 +117,18 @@ class _Credentials:
     api_key: str
     api_secret: str = field(repr=False)
     base_url: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.api_key, self.api_secret)
+
+    def secrets(self) -> tuple[str, ...]:
+        """What Airflow's masker must hide: the key, the secret and their basic-auth forms.
+
+        Only the plain secret would otherwise be masked, and an answer (or a proxy's error page)
+        that echoes the ``Authorization`` header would put the credential in the task log.
+        """
+        return (self.api_key, self.api_secret, *basic_auth_forms(self.api_key, self.api_secret))
 
 
 class FivetranHook(BaseHook):
@@ -211,8 +232,8 @@ class FivetranHook(BaseHook):
     def _get_credentials(self) -> _Credentials:
         if self._credentials is None:
             credentials = self._credentials_from(self.get_connection(self.fivetran_conn_id))
-            _compat.mask_secret(credentials.api_key)
-            _compat.mask_secret(credentials.api_secret)
+            for secret in credentials.secrets():
+                _compat.mask_secret(secret)
             self._credentials = credentials
         return self._credentials
 
@@ -220,8 +241,8 @@ class FivetranHook(BaseHook):
         if self._credentials is None:
             conn = await _compat.aget_airflow_connection(self.fivetran_conn_id)
             credentials = self._credentials_from(conn)
-            await _compat.amask_secret(credentials.api_key)
-            await _compat.amask_secret(credentials.api_secret)
+            for secret in credentials.secrets():
+                await _compat.amask_secret(secret)
             self._credentials = credentials
         return self._credentials
 
@@ -258,13 +279,15 @@ class FivetranHook(BaseHook):
         deadline: float | None = None,
     ) -> dict[str, Any]:
         session = self.get_conn()
+        credentials = self._get_credentials()
         request = build_request(
-            self._get_credentials().base_url,
+            credentials.base_url,
             method,
             path,
             connection_id=connection_id,
             json=json,
             params=params,
+            auth=credentials.auth,
         )
 
         timeouts = self._attempt_timeouts(deadline)
@@ -283,7 +306,7 @@ class FivetranHook(BaseHook):
                     timeout=next(timeouts),
                 )
             except Exception as exc:
-                raise self._no_answer(request, exc, started) from exc
+                raise self._no_answer(request, exc, started) from _cause(request, exc)
             pacer.observe(response.headers, booked)
             self._log_answer(request, response.status_code, started)
             return parse_response(
@@ -341,13 +364,15 @@ class FivetranHook(BaseHook):
         import httpx
 
         client = await self._aget_client()
+        credentials = await self._aget_credentials()
         request = build_request(
-            (await self._aget_credentials()).base_url,
+            credentials.base_url,
             method,
             path,
             connection_id=connection_id,
             json=json,
             params=params,
+            auth=credentials.auth,
         )
 
         timeouts = self._attempt_timeouts(deadline)
@@ -367,7 +392,7 @@ class FivetranHook(BaseHook):
                     timeout=httpx.Timeout(read, connect=connect),
                 )
             except Exception as exc:
-                raise self._no_answer(request, exc, started) from exc
+                raise self._no_answer(request, exc, started) from _cause(request, exc)
             pacer.observe(response.headers, booked)
             self._log_answer(request, response.status_code, started)
             return parse_response(request, response.status_code, response.headers, response.content)
@@ -422,19 +447,6 @@ class FivetranHook(BaseHook):
         return error
 
     @staticmethod
-    def _check_connection_id(connection_id: object) -> str:
-        if not isinstance(connection_id, str) or not connection_id or connection_id != connection_id.strip():
-            raise FivetranValidationError(
-                "connection_id",
-                f"must be a non-empty Fivetran connection id without blanks, got {connection_id!r}.",
-            )
-        if any(char.isspace() for char in connection_id):
-            raise FivetranValidationError(
-                "connection_id", f"must not contain whitespace, got {connection_id!r}."
-            )
-        return connection_id
-
-    @staticmethod
     def _list_params(group_id: str | None, limit: int | None, cursor: str | None) -> dict[str, Any]:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise FivetranValidationError("limit", f"must be a positive integer, got {limit!r}.")
@@ -452,7 +464,7 @@ class FivetranHook(BaseHook):
         :param deadline: epoch seconds; retries neither start nor wait past it (see
             :class:`~airflow_provider_fivetran_update.client.RetryPolicy`).
         """
-        connection_id = self._check_connection_id(connection_id)
+        connection_id = check_connection_id(connection_id)
         return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline))
 
     @staticmethod
@@ -495,7 +507,7 @@ class FivetranHook(BaseHook):
         starts a historical sync or runs setup tests is not sent again after a failure that may
         have been applied (no answer, 500, 502, 504).
         """
-        connection_id = self._check_connection_id(connection_id)
+        connection_id = check_connection_id(connection_id)
         payload = self._update_body(connection_id, fields)
         for secret in secret_values(payload):
             _compat.mask_secret(secret)
@@ -526,7 +538,7 @@ class FivetranHook(BaseHook):
 
     def sync_connection(self, connection_id: str, *, force: bool = False) -> dict[str, Any]:
         """Start a sync now (``POST /v1/connections/{id}/sync``); return Fivetran's answer."""
-        connection_id = self._check_connection_id(connection_id)
+        connection_id = check_connection_id(connection_id)
         return self._request(
             "POST", SYNC_PATH, connection_id=connection_id, json={"force": bool(force)}, require_data=False
         )
@@ -537,8 +549,8 @@ class FivetranHook(BaseHook):
             data = self._request("GET", ACCOUNT_INFO_PATH, policy=RetryPolicy(max_retries=0))
         except Exception as error:
             message = str(error) if isinstance(error, FivetranError) else f"{type(error).__name__}: {error}"
-            if self._credentials is not None:  # belt and braces: the secret is never echoed back
-                message = message.replace(self._credentials.api_secret, "***")
+            if self._credentials is not None:  # errors of the API are scrubbed; others may not be
+                message = scrub(message, self._credentials.secrets())
             return False, message
         account = data.get("account_name") or data.get("account_id") or "unknown account"
         return True, f"Connected to Fivetran account {account!r}."
@@ -547,14 +559,14 @@ class FivetranHook(BaseHook):
         self, connection_id: str, *, deadline: float | None = None
     ) -> dict[str, Any]:
         """Async :meth:`get_connection_details` (httpx), for triggers."""
-        connection_id = self._check_connection_id(connection_id)
+        connection_id = check_connection_id(connection_id)
         return redact(
             await self._arequest("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline)
         )
 
     async def aupdate_connection(self, connection_id: str, **fields: Any) -> dict[str, Any]:
         """Async :meth:`update_connection` (httpx)."""
-        connection_id = self._check_connection_id(connection_id)
+        connection_id = check_connection_id(connection_id)
         payload = self._update_body(connection_id, fields)
         for secret in secret_values(payload):
             await _compat.amask_secret(secret)

@@ -125,32 +125,29 @@ class FivetranHookOptions:
         retry_max_wait: float,
     ) -> None:
         """Check and keep the hook options; ``owner`` (the task id) prefixes any error."""
-        try:
-            HookOptions(
-                # A templated id (an XComArg) is checked once rendered, when the hook is made.
-                fivetran_conn_id if isinstance(fivetran_conn_id, str) else DEFAULT_CONN_ID,
-                request_timeout=request_timeout,
-                max_retries=max_retries,
-                retry_min_wait=retry_min_wait,
-                retry_max_wait=retry_max_wait,
-            )
-        except ValueError as error:
-            raise ValueError(f"{owner}: {error}") from None
         self.fivetran_conn_id = fivetran_conn_id
         self.request_timeout = request_timeout
         self.max_retries = max_retries
         self.retry_min_wait = retry_min_wait
         self.retry_max_wait = retry_max_wait
+        try:
+            # A templated id (an XComArg) is checked once rendered, when the hook is made.
+            self._hook_options(fivetran_conn_id if isinstance(fivetran_conn_id, str) else DEFAULT_CONN_ID)
+        except ValueError as error:
+            raise ValueError(f"{owner}: {error}") from None
 
-    def hook_options_value(self) -> HookOptions:
-        """The current (rendered) options as one checked value."""
+    def _hook_options(self, fivetran_conn_id: str) -> HookOptions:
         return HookOptions(
-            self.fivetran_conn_id,
+            fivetran_conn_id,
             request_timeout=self.request_timeout,
             max_retries=self.max_retries,
             retry_min_wait=self.retry_min_wait,
             retry_max_wait=self.retry_max_wait,
         )
+
+    def hook_options_value(self) -> HookOptions:
+        """The current (rendered) options as one checked value."""
+        return self._hook_options(self.fivetran_conn_id)
 
     def hook_options(self) -> dict[str, Any]:
         """The options as keyword arguments, for a trigger that builds its own hook."""

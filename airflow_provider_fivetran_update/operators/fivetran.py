@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -20,6 +22,7 @@ from airflow_provider_fivetran_update.fields import (
     current_value,
 )
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
@@ -143,14 +146,79 @@ def plan_update(
         for name, value in payload.items()
         if name in persistent or not FIELDS[name].persistent
     }
+    # Every field goes through redact(): besides config/auth secrets it masks URI passwords.
     masked = {
-        name: {
-            side: redact({name: value})[name] if FIELDS[name].may_hold_secrets else value
-            for side, value in change.items()
-        }
+        name: {side: redact({name: value})[name] for side, value in change.items()}
         for name, change in changes.items()
     }
     return to_send, masked
+
+
+def _is_literal(value: Any) -> bool:
+    """Whether the task will see ``value`` as it is: no Jinja text, nothing resolved at run time."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, (list, tuple)):
+        return all(_is_literal(item) for item in value)
+    if isinstance(value, Mapping):
+        # Airflow renders the values of a dict, never its keys.
+        return all(_is_literal(item) for item in value.values())
+    return False  # an XComArg, a ParamsDict entry, a custom template object...
+
+
+def _check_literal_fields(task_id: str, fields: Mapping[str, Any]) -> None:
+    """Check the field values a DAG file gives literally, so a mistake fails the DAG's import.
+
+    The rules are the catalogue's (:func:`build_update_payload`); templated values wait for
+    rendering. When every value is literal the whole update is checked, cross-field rules and
+    "nothing to update" included; otherwise each literal value is checked on its own, since a
+    cross-field rule may depend on a value not rendered yet.
+    """
+    try:
+        if all(_is_literal(value) for value in fields.values()):
+            build_update_payload(fields)
+            return
+        for name, value in fields.items():
+            if value is not None and _is_literal(value):
+                coerce_value(name, value)
+    except FivetranValidationError as error:
+        raise FivetranValidationError(
+            error.field, f"{error.problem} (task {task_id!r})", error.allowed
+        ) from None
+
+
+@functools.cache
+def _base_operator_arguments() -> frozenset[str]:
+    return frozenset(inspect.signature(BaseOperator).parameters)
+
+
+def _check_argument_names(operator: str, task_id: object, kwargs: Mapping[str, Any]) -> None:
+    """Turn a misspelt argument into an error that says what was meant.
+
+    Airflow's own error only lists the arguments it did not expect. A name close to a catalogue
+    field fails like an unknown field in an update (with the catalogue's did-you-mean); a name
+    close to another argument of this operator fails naming it. Anything else is left to Airflow.
+    """
+    unknown = [name for name in kwargs if not name.startswith("_") and name not in _base_operator_arguments()]
+    if not unknown:
+        return
+    import difflib
+
+    parameters = inspect.signature(FivetranUpdateConnectionOperator).parameters
+    own = [name for name, item in parameters.items() if item.kind is item.KEYWORD_ONLY]
+    known = (*own, *_base_operator_arguments())
+    for name in unknown:
+        match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if not match:
+            continue
+        if match[0] in FIELDS:
+            # Fails as an unknown field of an update does: "did you mean ...?", every field listed.
+            _check_literal_fields(str(task_id), {name: None})
+        raise TypeError(
+            f"{operator} (task_id: {task_id}) got an unknown argument {name!r}; did you mean {match[0]!r}?"
+        )
 
 
 def connection_dashboard_url(data: Mapping[str, Any]) -> str:
@@ -170,14 +238,23 @@ def connection_dashboard_url(data: Mapping[str, Any]) -> str:
 class FivetranConnectionLink(BaseOperatorLink):
     """A "Fivetran" button on the task that opens the connection's page in the Fivetran dashboard.
 
-    The task pushes the URL to XCom under :data:`DASHBOARD_URL_XCOM_KEY` while it runs; until then,
-    or when the task failed before reaching Fivetran, the button has no target.
+    The URL is built from the task's connection id when it is known without running the task (a
+    literal id, or the rendered one when Airflow asks at the end of a run), so a task that failed
+    before pushing anything still links to its connection, and no missing XCom is looked up. An
+    invalid id gives no link. Otherwise (a templated id, seen by the Airflow 2 webserver) the URL
+    the task pushed to XCom under :data:`DASHBOARD_URL_XCOM_KEY` is used, if any.
     """
 
     name = "Fivetran"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the dashboard URL the task pushed to XCom, or an empty string when there is none."""
+        """Return the connection's dashboard URL, or an empty string when there is none."""
+        connection_id = getattr(operator, "connection_id", None)
+        if isinstance(connection_id, str) and _is_literal(connection_id):
+            try:
+                return connection_dashboard_url({"id": check_connection_id(connection_id)})
+            except FivetranValidationError:
+                return ""
         # Imported here: resolving the XCom backend reads the configuration, which DAG parsing
         # does not need.
         from airflow.sdk.execution_time.xcom import XCom
@@ -193,7 +270,8 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     is. Every field and ``connection_id`` is templated. Rendered strings are converted to the types
     Fivetran expects (``"60"`` to ``60``, ``"true"`` to ``True``, a JSON text to an object) and
     checked against the field catalogue before any request is sent; an invalid value fails the task
-    with the field named. Secret values inside ``config``, ``auth`` and
+    with the field named. Values given literally (not templated) are checked when the DAG file is
+    parsed, so a mistake there is a DAG import error. Secret values inside ``config``, ``auth`` and
     ``external_secrets_keys_config`` are masked in the rendered fields, the logs and the returned
     value.
 
@@ -300,7 +378,8 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     :param max_retries: how often the hook retries a request Fivetran answered with 429 or 5xx, or did
         not answer, within one task try (Airflow's own ``retries`` then retry the whole task).
     :param retry_min_wait: seconds before the first of those retries (a ``Retry-After`` header wins).
-    :param retry_max_wait: the longest wait between two of those retries, in seconds.
+    :param retry_max_wait: the longest wait between two of those retries, in seconds; a longer
+        ``Retry-After`` fails the request at once (see ``docs/guarantees.md``).
     """
 
     # The catalogue is the one list of fields: adding a field there makes it templated here.
@@ -355,9 +434,11 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
         **kwargs: Any,
     ) -> None:
         arguments = locals()
+        # Before Airflow's own check of kwargs, whose error does not say what was meant.
+        _check_argument_names(type(self).__name__, kwargs.get("task_id"), kwargs)
         super().__init__(**kwargs)
-        if isinstance(connection_id, str) and not connection_id.strip():
-            raise ValueError(f"{self.task_id}: connection_id must name a Fivetran connection, got ''.")
+        if isinstance(connection_id, str) and _is_literal(connection_id):
+            check_connection_id(connection_id)
         self.set_hook_options(
             self.task_id,
             fivetran_conn_id=fivetran_conn_id,
@@ -367,14 +448,12 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
             retry_max_wait=retry_max_wait,
         )
         self.connection_id = connection_id
-        # Field values are only checked after rendering: here they may still be Jinja text or an
-        # XComArg. The signature lists every catalogue field (a test keeps the two equal).
-        for name in FIELD_NAMES:
-            setattr(self, name, arguments.get(name))
-        if all(getattr(self, name) is None for name in FIELD_NAMES):
-            raise ValueError(
-                f"{self.task_id}: nothing to update; pass at least one of: {', '.join(FIELD_NAMES)}."
-            )
+        # The signature lists every catalogue field (a test keeps the two equal). Literal values
+        # are checked now, templated ones (Jinja text, XComArgs) in execute() after rendering.
+        fields = {name: arguments.get(name) for name in FIELD_NAMES}
+        for name, value in fields.items():
+            setattr(self, name, value)
+        _check_literal_fields(self.task_id, fields)
         if wait_for_completion and wait_for_state is not None:
             raise ValueError(
                 f"{self.task_id}: pass wait_for_completion or wait_for_state, not both; a finished "
@@ -470,11 +549,7 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, compare (when asked), send the update, wait (when asked); see the class doc."""
-        if not isinstance(self.connection_id, str) or not self.connection_id.strip():
-            raise FivetranValidationError(
-                "connection_id",
-                f"must be the id of a Fivetran connection, got {self.connection_id!r}.",
-            )
+        check_connection_id(self.connection_id)
         payload = build_update_payload(self._field_values(), coerce=True)
         # Rendering registered these already; this covers an execute() called without rendering.
         for secret in secret_values(payload):

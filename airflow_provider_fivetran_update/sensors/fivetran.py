@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_fivetran_update._compat import AirflowSensorTimeout, conf
-from airflow_provider_fivetran_update.exceptions import FivetranError
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.operators.fivetran import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
@@ -77,7 +77,9 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
     :param max_retries: how often one request Fivetran answered with 429 or 5xx, or did not answer,
         is retried before the poke fails.
     :param retry_min_wait: seconds before the first of those retries (a ``Retry-After`` header wins).
-    :param retry_max_wait: the longest wait between two of those retries, in seconds.
+    :param retry_max_wait: the longest wait between two of those retries, in seconds; a longer
+        ``Retry-After`` fails the poke at once, and one past the timeout times the sensor out (see
+        ``docs/guarantees.md``).
     """
 
     template_fields: Sequence[str] = (
@@ -105,9 +107,9 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(connection_id, str) and not connection_id.strip():
-            raise ValueError(f"{self.task_id}: connection_id must name a Fivetran connection, got ''.")
         # Literal values are checked now, so a typo fails the DAG parse; templated ones in execute().
+        if isinstance(connection_id, str) and not is_rendered_later(connection_id):
+            check_connection_id(connection_id)
         for argument, value, allowed in (
             ("expected_setup_state", expected_setup_state, SETUP_STATES),
             ("expected_sync_state", expected_sync_state, SYNC_STATES),
@@ -133,21 +135,14 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         from airflow_provider_fivetran_update.waiting import WaitCondition
 
         return WaitCondition.state(
-            expected_setup_state=normalize_expected_states(
-                "expected_setup_state", self.expected_setup_state, SETUP_STATES
-            ),
-            expected_sync_state=normalize_expected_states(
-                "expected_sync_state", self.expected_sync_state, SYNC_STATES
-            ),
+            expected_setup_state=self.expected_setup_state,
+            expected_sync_state=self.expected_sync_state,
             fail_on_broken=self.fail_on_broken,
         )
 
     def execute(self, context: Context) -> Any:
         """Validate the rendered arguments, publish the dashboard link, then wait (see the class doc)."""
-        if not isinstance(self.connection_id, str) or not self.connection_id.strip():
-            raise FivetranError(
-                f"connection_id must be the id of a Fivetran connection, got {self.connection_id!r}."
-            )
+        check_connection_id(self.connection_id)
         self._condition()
         context["ti"].xcom_push(
             key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id})

@@ -29,7 +29,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sync-seconds", type=float, default=5.0, help="how long an incremental sync takes")
     parser.add_argument(
-        "--legacy-connectors-path", action="store_true", help="also serve the retired /v1/connectors paths"
+        "--setup-tests-seconds",
+        type=float,
+        default=0.0,
+        help="how long setup tests take: a PATCH that runs them and POST /test answer this much later",
+    )
+    parser.add_argument(
+        "--setup-test-limits",
+        choices=["paid", "trial"],
+        default=None,
+        help="the setup-test rate limit Fivetran documents for paid plans (250/min, 2,500/h) or trials"
+        " (50/h); unlimited by default",
+    )
+    parser.add_argument(
+        "--historical-sync-start",
+        choices=["immediate", "next_scheduled"],
+        default="immediate",
+        help="when is_historical_sync: true starts the sync: at once (the OpenAPI, default) or with the"
+        " next sync (the reference page)",
+    )
+    parser.add_argument(
+        "--legacy-connectors-path",
+        action="store_true",
+        help="also serve the older /v1/connectors paths (absent from the current OpenAPI)",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.add_argument(
@@ -64,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         historical_sync_seconds=args.historical_sync_seconds,
         sync_seconds=args.sync_seconds,
+        setup_tests_seconds=args.setup_tests_seconds,
+        setup_test_limits=args.setup_test_limits,
+        historical_sync_start=args.historical_sync_start,
         legacy_connectors_path=args.legacy_connectors_path,
         seed=not args.no_seed,
         allow_non_loopback=args.allow_non_loopback,

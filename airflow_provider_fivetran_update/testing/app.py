@@ -51,6 +51,8 @@ JSON_TYPE = "application/json"
 # A truncated success body: what a proxy cutting an answer short leaves behind.
 MALFORMED_BODY = b'{"code": "Success", "message": "Operation performed.", "data": {"id": '
 _DROP_GRACE_SECONDS = 1.0
+# The request body, read once at the front and kept in the ASGI scope for the checks that need it.
+BODY_SCOPE_KEY = "fivetran_simulator.body"
 # The OpenAPI names Google Sheets as a connector type without table-level re-sync.
 NO_TABLE_RESYNC_SERVICES = frozenset({"google_sheets"})
 # What the API produces (Accept) and consumes (Content-Type); Fivetran's OpenAPI declares only JSON.
@@ -183,14 +185,13 @@ class SimulatorApp:
                 message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)
 
+        scope[BODY_SCOPE_KEY] = body
         replay = _replay(body, receive)
         try:
             if fault is None:
-                await self._answer(scope, replay, send_with_headers, headers, extra_headers, body)
+                await self._answer(scope, replay, send_with_headers, headers, extra_headers)
             else:
-                await self._fault(
-                    fault, scope, receive, replay, send_with_headers, headers, extra_headers, body
-                )
+                await self._fault(fault, scope, receive, replay, send_with_headers, headers, extra_headers)
         finally:
             record(None)  # nothing was answered: a dropped connection, or the client hung up
 
@@ -201,7 +202,6 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
-        body: bytes,
     ) -> None:
         sim = self._sim
         now = sim.state.now()
@@ -229,7 +229,7 @@ class SimulatorApp:
                 )
                 await limited(scope, receive, send)
                 return
-        refused = _negotiate(scope["method"], headers, body)
+        refused = _negotiate(scope["method"], headers, scope[BODY_SCOPE_KEY])
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -244,15 +244,24 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
-        body: bytes,
     ) -> None:
+        applied: list[Message] = []
+        if fault.after_apply:
+
+            async def keep(message: Message) -> None:
+                applied.append(message)
+
+            await self._answer(scope, receive, keep, headers, extra_headers)
         if fault.delay and not await _wait_unless_disconnected(raw_receive, fault.delay):
-            return  # the client gave up (read timeout): nothing is answered and nothing changes
+            return  # the client gave up (read timeout): nothing is answered
         if fault.drop:
             await self._drop(scope, raw_receive)
             return
         if fault.answers_normally:
-            await self._answer(scope, receive, send, headers, extra_headers, body)
+            if not applied:
+                await self._answer(scope, receive, send, headers, extra_headers)
+            for message in applied:
+                await send(message)
             return
         peek = self._sim.rate_limiter.check(self._sim.state.now(), consume=False)
         if peek is not None:
@@ -371,6 +380,18 @@ class SimulatorApp:
             data["next_cursor"] = next_cursor
         return success_response(message, data)
 
+    async def _connection_and_body(
+        self, request: Request, *, required: bool
+    ) -> tuple[str, dict[str, Any]] | Response:
+        """The path's connection id and the JSON body, or the 404/400 answer."""
+        connection_id: str = request.path_params["connection_id"]
+        if not self._sim.state.exists(connection_id):
+            return not_found(ConnectionNotFoundError(connection_id))
+        body = await _json_object(request, required=required)
+        if isinstance(body, Response):
+            return body
+        return connection_id, body
+
     async def connection_details(self, request: Request) -> Response:
         """``/v1/connections/{id}``: ``GET`` reads it, ``PATCH`` updates it."""
         if request.method == "PATCH":
@@ -388,12 +409,10 @@ class SimulatorApp:
     async def update_connection(self, request: Request) -> Response:
         """``PATCH /v1/connections/{id}``: validated like Fivetran, then applied to the state."""
         state = self._sim.state
-        connection_id = request.path_params["connection_id"]
-        if not state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         problems = check_update_body(body)
         if problems:
             return error_response(400, "InvalidInput", " ".join(problems))
@@ -439,12 +458,10 @@ class SimulatorApp:
 
     async def sync_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/sync`` with an optional ``{"force": bool}`` body."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=False)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=False)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         force = body.get("force", False)
         if not isinstance(force, bool):
             return error_response(400, "InvalidInput", f"force must be a boolean, got {force!r}.")
@@ -452,12 +469,10 @@ class SimulatorApp:
 
     async def test_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/test``: run the setup tests; the body (``{}`` at least) is required."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         problems = [
             f"{name} must be a boolean, got {body[name]!r}."
             for name in ("trust_certificates", "trust_fingerprints")
@@ -479,12 +494,10 @@ class SimulatorApp:
 
     async def resync_connection(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/resync``: everything, or ``{"scope": {schema: [table, ...]}}``."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=False)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=False)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         scope = body.get("scope")
         if scope is not None:
             checked = self._table_scope(connection_id, scope, "scope")
@@ -499,12 +512,10 @@ class SimulatorApp:
 
     async def resync_tables(self, request: Request) -> Response:
         """``POST /v1/connections/{id}/schemas/tables/resync``: body ``{schema: [table, ...]}``."""
-        connection_id = request.path_params["connection_id"]
-        if not self._sim.state.exists(connection_id):
-            return not_found(ConnectionNotFoundError(connection_id))
-        body = await _json_object(request, required=True)
-        if isinstance(body, Response):
-            return body
+        found = await self._connection_and_body(request, required=True)
+        if isinstance(found, Response):
+            return found
+        connection_id, body = found
         scope = self._table_scope(connection_id, body, "The request body")
         if isinstance(scope, Response):
             return scope

@@ -55,6 +55,10 @@ class Fault:
     :param delay: seconds to wait first; alone, the normal answer follows (a slow API).
     :param drop: close the connection without answering.
     :param malformed: answer 200 (or ``status``) with a body that is not valid JSON.
+    :param after_apply: carry the request out first (a PATCH changes the connection), then do the
+        rest of the fault to its answer: ``drop`` loses it, ``malformed``/``status``/``body``
+        replace it, a lone ``delay`` holds it back. What a client sees when the change reached
+        Fivetran but the answer did not reach it.
     :param path: only requests whose path matches this exact path or ``fnmatch`` pattern.
     :param method: only requests with this HTTP method.
     """
@@ -67,6 +71,7 @@ class Fault:
     malformed: bool = False
     path: str | None = None
     method: str | None = None
+    after_apply: bool = False
 
     def __post_init__(self) -> None:
         if self.status is not None and not 100 <= self.status <= 599:
@@ -79,6 +84,8 @@ class Fault:
             )
         if self.status is None and not (self.drop or self.malformed or self.delay or self.body is not None):
             raise ValueError("A fault needs at least one of status, delay, drop, malformed or body.")
+        if self.after_apply and self.method is not None and self.method.upper() == "GET":
+            raise ValueError("after_apply is for requests that change something, not GET.")
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to a request."""
@@ -93,7 +100,7 @@ class Fault:
 
     def describe(self) -> str:
         """A short label for the request log."""
-        parts = []
+        parts = ["after apply"] if self.after_apply else []
         if self.delay:
             parts.append(f"delay {self.delay:g}s")
         if self.drop:

@@ -34,7 +34,8 @@ each rule says so where it matters:
 * Fields neither document lists are refused (the documents do not say what Fivetran does with
   them; refusing shows a typo in a test instead of silently dropping it).
 * The newer ``schedule`` object exists in the OpenAPI for transformations only, not for
-  connections, so it is an unknown field here.
+  connections, so it is an unknown field here. (fivetran-cli 1.1.0 lists a ``schedule`` column
+  for connections, a hint of a newer definition than the June 2026 one these rules follow.)
 
 Values of ``config``, ``auth`` and ``external_secrets_keys_config`` may be secrets and are never
 repeated in a message.

@@ -38,7 +38,9 @@ AIRFLOW_CONN_ENV = "AIRFLOW_CONN_FIVETRAN_DEFAULT"
 
 
 class FivetranSimulator:
-    """An offline Fivetran API: ``GET``/``PATCH /v1/connections/{id}``, the list, sync and account calls.
+    """An offline Fivetran API: connections (read, update, list, group list), sync, re-sync, setup tests.
+
+    Endpoints and behaviours are described in ``docs/simulator-api.md``.
 
     Nothing is bound until :meth:`start` (or ``with``); connections can be added before.
 
@@ -378,11 +380,13 @@ class FivetranSimulator:
         malformed: bool = False,
         path: str | None = None,
         method: str | None = None,
+        after_apply: bool = False,
     ) -> None:
         """Make the next ``n`` matching ``/v1`` requests fail; see :class:`~.faults.Fault`.
 
         Faulted requests are recorded and change nothing, except a pure ``delay`` (a slow API),
-        which answers normally afterwards if the client is still waiting.
+        which answers normally afterwards if the client is still waiting, and ``after_apply``
+        faults, which carry the request out before spoiling its answer.
         """
         self.faults.add(
             Fault(
@@ -394,6 +398,7 @@ class FivetranSimulator:
                 malformed=malformed,
                 path=path,
                 method=method.upper() if method else None,
+                after_apply=after_apply,
             ),
             n,
         )

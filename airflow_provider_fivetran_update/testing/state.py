@@ -682,11 +682,7 @@ class SimulatorState:
         conn.deferred = _Deferred(historical=historical, scope=scope)
         conn.rescheduled_for = at + conn.reschedule_seconds
         conn.reschedule_seconds = None
-        conn.sync_requested = False
-        conn.next_auto_sync_at = None
-        if historical:
-            conn.is_historical_sync = True
-        conn.sync_state = "paused" if conn.paused else "rescheduled"
+        self._take_request(conn, historical=historical, sync_state="rescheduled")
 
     def _start_sync(
         self, conn: _Connection, at: float, *, historical: bool, scope: dict[str, list[str]] | None = None
@@ -697,11 +693,15 @@ class SimulatorState:
         conn.running = _Sync(historical=historical, started_at=at, ends_at=at + duration, scope=scope)
         conn.deferred = None
         conn.rescheduled_for = None
+        self._take_request(conn, historical=historical, sync_state="syncing")
+
+    def _take_request(self, conn: _Connection, *, historical: bool, sync_state: str) -> None:
+        """The requested (or scheduled) sync is now running or rescheduled: nothing is pending."""
         conn.sync_requested = False
         conn.next_auto_sync_at = None
         if historical:
             conn.is_historical_sync = True
-        conn.sync_state = "paused" if conn.paused else "syncing"
+        conn.sync_state = "paused" if conn.paused else sync_state
 
     def _finish_sync(self, conn: _Connection) -> None:
         run = conn.running

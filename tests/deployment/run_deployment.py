@@ -177,6 +177,14 @@ class Deployment:
                 "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
                 "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "600",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                # A task whose worker was killed is failed after 20 s without a heartbeat (the
+                # supervisor sends one every few seconds), so the window's restore follows soon.
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+                # A restarted scheduler adopts the tasks of the one it replaces once that one has
+                # missed its heartbeats for 10 s, checking every 5 s (defaults: 30 s and 300 s).
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "10",
+                "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
                 # A killed triggerer's triggers go to a live one after this many seconds.
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "8",
                 # As recommended for production (docs/deployment.md): sensors wait in the triggerer.
