@@ -34,9 +34,17 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.fivetran"]}],
         "operators": [
-            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.fivetran"]}
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_PACKAGE}.operators.fivetran", f"{_PACKAGE}.operators.sync"],
+            }
         ],
-        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.fivetran"]}],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_PACKAGE}.sensors.fivetran", f"{_PACKAGE}.sensors.sync"],
+            }
+        ],
         "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.fivetran"]}],
         "connection-types": [
             {

@@ -320,3 +320,91 @@ def check_historical_sync(
         )
     message = f"The historical sync of Fivetran connection {connection_id!r} has not ended: {current}."
     return StateCheck("waiting", state, message)
+
+
+def check_sync_completed(
+    connection_id: str,
+    connection: Mapping[str, Any],
+    *,
+    completed_after: float,
+    fail_on_sync_failure: bool = True,
+    fail_on_paused: bool = True,
+    fail_on_broken: bool = True,
+) -> StateCheck:
+    """Decide whether a sync of ``connection`` (a GET answer) completed after ``completed_after``.
+
+    Fivetran's timestamps decide, not having seen the sync run, so a sync that starts and ends
+    between two reads is still noticed:
+
+    * ``"satisfied"``: ``succeeded_at`` is later than ``completed_after`` and not older than
+      ``failed_at`` (a sync started since, an automatic one say, does not undo it);
+    * ``"failed"``: ``failed_at`` is later than ``completed_after`` and than ``succeeded_at``, when
+      ``fail_on_sync_failure`` (otherwise the wait goes on for a later success); the message
+      carries Fivetran's status tasks and warnings. Also when the connection is paused and
+      ``fail_on_paused``: a paused connection does not sync, so waiting would only time out;
+    * ``"broken"``: the setup state is ``broken`` (its syncs fail), when ``fail_on_broken``;
+    * ``"waiting"`` otherwise, ``rescheduled`` included: Fivetran postponed the sync itself (to
+      ``status.rescheduled_for``) and resumes it then.
+
+    :param completed_after: epoch seconds; only a sync that ends strictly later counts.
+    """
+    state = connection_state(connection_id, connection)
+    never = float("-inf")  # a missing or unreadable timestamp never counts
+    succeeded, failed = (
+        never if moment is None else moment
+        for moment in (parse_timestamp(state["succeeded_at"]), parse_timestamp(state["failed_at"]))
+    )
+    current = (
+        f"sync_state={state['sync_state']!r}, succeeded_at={state['succeeded_at']!r}, "
+        f"failed_at={state['failed_at']!r}; waiting for a sync that ends after "
+        f"{format_epoch(completed_after)}"
+    )
+    if succeeded > completed_after and succeeded >= failed:
+        return StateCheck(
+            "satisfied",
+            state,
+            f"A sync of Fivetran connection {connection_id!r} succeeded at {state['succeeded_at']}: "
+            f"{current}.",
+        )
+    if fail_on_sync_failure and failed > completed_after and failed > succeeded:
+        problems = describe_problems(connection) or "Fivetran reports no status task or warning."
+        return StateCheck(
+            "failed",
+            state,
+            f"A sync of Fivetran connection {connection_id!r} failed at {state['failed_at']}: {current}. "
+            f"{problems} Fix the cause (the connection's Logs tab in the Fivetran dashboard shows "
+            "it), then clear this task.",
+        )
+    if fail_on_paused and (state["paused"] is True or state["sync_state"] == "paused"):
+        return StateCheck(
+            "failed",
+            state,
+            f"Fivetran connection {connection_id!r} is paused, so no sync will complete: {current}. "
+            "Resume it in the Fivetran dashboard (or pass resume_if_paused=True to the sync "
+            "operator), then clear this task.",
+        )
+    if fail_on_broken and state["setup_state"] == "broken":
+        problems = describe_problems(connection) or "Fivetran reports no failed setup test or warning."
+        return StateCheck(
+            "broken",
+            state,
+            f"Fivetran connection {connection_id!r} is broken, so its syncs fail: {current}. {problems} "
+            "Fix the connection in the Fivetran dashboard, or pass recover_broken=True to the sync "
+            "operator to run the setup tests first, then clear this task.",
+        )
+    if state["sync_state"] == "rescheduled":
+        when = state["rescheduled_for"] or "a time Fivetran did not report"
+        resumes = (
+            "on a manual schedule it starts only when a sync is requested again"
+            if connection.get("schedule_type") == "manual"
+            else "it resumes by itself"
+        )
+        return StateCheck(
+            "waiting",
+            state,
+            f"Fivetran rescheduled the sync of connection {connection_id!r} for {when} (it waits out a "
+            f"source limit; {resumes}): {current}.",
+        )
+    return StateCheck(
+        "waiting", state, f"No sync of Fivetran connection {connection_id!r} has completed yet: {current}."
+    )

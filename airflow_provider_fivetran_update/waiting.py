@@ -45,6 +45,7 @@ from airflow_provider_fivetran_update.states import (
     StateCheck,
     check_connection_state,
     check_historical_sync,
+    check_sync_completed,
     normalize_expected_states,
 )
 
@@ -65,8 +66,8 @@ __all__ = [
     "trigger_for",
 ]
 
-WAIT_KINDS: tuple[str, ...] = ("state", "historical_sync")
-"""What a wait can wait for: a setup/sync state, or the end of a historical sync."""
+WAIT_KINDS: tuple[str, ...] = ("state", "historical_sync", "sync_completed")
+"""What a wait can wait for: a setup/sync state, the end of a historical sync, or any sync."""
 
 WaitStatus = Literal["success", "failed", "timeout", "error"]
 
@@ -79,14 +80,17 @@ def _states(value: Collection[str] | None) -> list[str] | None:
 class WaitCondition:
     """What a wait waits for, as a JSON-able value.
 
-    Build it with :meth:`state` or :meth:`historical_sync`.
+    Build it with :meth:`state`, :meth:`historical_sync` or :meth:`sync_completed`.
 
     :param kind: one of :data:`WAIT_KINDS`.
     :param expected_setup_state: ``"state"``: accepted ``setup_state`` values, ``None`` for any.
     :param expected_sync_state: ``"state"``: accepted ``sync_state`` values, ``None`` for any.
     :param completed_after: ``"historical_sync"``: epoch seconds from
-        :func:`~airflow_provider_fivetran_update.states.historical_sync_anchor`.
+        :func:`~airflow_provider_fivetran_update.states.historical_sync_anchor`;
+        ``"sync_completed"``: epoch seconds after which a completed sync counts.
     :param fail_on_broken: a broken connection ends the wait as failed.
+    :param fail_on_sync_failure: ``"sync_completed"``: a failed sync ends the wait as failed.
+    :param fail_on_paused: ``"sync_completed"``: a paused connection ends the wait as failed.
     """
 
     kind: str
@@ -94,6 +98,8 @@ class WaitCondition:
     expected_sync_state: tuple[str, ...] | None = None
     completed_after: float | None = None
     fail_on_broken: bool = True
+    fail_on_sync_failure: bool = True
+    fail_on_paused: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in WAIT_KINDS:
@@ -101,9 +107,9 @@ class WaitCondition:
         for name, allowed in (("expected_setup_state", SETUP_STATES), ("expected_sync_state", SYNC_STATES)):
             states = normalize_expected_states(name, getattr(self, name), allowed)
             object.__setattr__(self, name, None if states is None else tuple(states))
-        if self.kind == "historical_sync":
+        if self.kind in ("historical_sync", "sync_completed"):
             if self.completed_after is None:
-                raise ValueError("a 'historical_sync' wait needs completed_after (epoch seconds).")
+                raise ValueError(f"a {self.kind!r} wait needs completed_after (epoch seconds).")
             object.__setattr__(self, "completed_after", float(self.completed_after))
 
     @classmethod
@@ -127,8 +133,36 @@ class WaitCondition:
         """Wait until a historical sync ends after ``completed_after`` (epoch seconds)."""
         return cls("historical_sync", completed_after=completed_after, fail_on_broken=fail_on_broken)
 
+    @classmethod
+    def sync_completed(
+        cls,
+        *,
+        completed_after: float,
+        fail_on_sync_failure: bool = True,
+        fail_on_paused: bool = True,
+        fail_on_broken: bool = True,
+    ) -> WaitCondition:
+        """Wait until a sync (any kind) completes after ``completed_after`` (epoch seconds)."""
+        return cls(
+            "sync_completed",
+            completed_after=completed_after,
+            fail_on_broken=fail_on_broken,
+            fail_on_sync_failure=fail_on_sync_failure,
+            fail_on_paused=fail_on_paused,
+        )
+
     def check(self, connection_id: str, connection: Mapping[str, Any]) -> StateCheck:
         """The verdict on one ``GET /v1/connections/{id}`` answer."""
+        if self.kind == "sync_completed":
+            assert self.completed_after is not None
+            return check_sync_completed(
+                connection_id,
+                connection,
+                completed_after=self.completed_after,
+                fail_on_sync_failure=self.fail_on_sync_failure,
+                fail_on_paused=self.fail_on_paused,
+                fail_on_broken=self.fail_on_broken,
+            )
         if self.kind == "historical_sync":
             assert self.completed_after is not None
             return check_historical_sync(
@@ -147,13 +181,17 @@ class WaitCondition:
 
     def to_json(self) -> dict[str, Any]:
         """JSON values only (lists, not tuples), for trigger arguments."""
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind,
             "expected_setup_state": _states(self.expected_setup_state),
             "expected_sync_state": _states(self.expected_sync_state),
             "completed_after": self.completed_after,
             "fail_on_broken": self.fail_on_broken,
         }
+        if self.kind == "sync_completed":
+            # Only this kind has them: the older kinds keep the arguments older triggers know.
+            data.update(fail_on_sync_failure=self.fail_on_sync_failure, fail_on_paused=self.fail_on_paused)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WaitCondition:
@@ -164,6 +202,8 @@ class WaitCondition:
             expected_sync_state=data.get("expected_sync_state"),
             completed_after=data.get("completed_after"),
             fail_on_broken=bool(data.get("fail_on_broken", True)),
+            fail_on_sync_failure=bool(data.get("fail_on_sync_failure", True)),
+            fail_on_paused=bool(data.get("fail_on_paused", True)),
         )
 
 

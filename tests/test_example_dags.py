@@ -20,6 +20,7 @@ EXAMPLE_DAG_IDS = {
     "example_fivetran_maintenance",
     "example_fivetran_sync_frequency",
     "example_fivetran_historical_resync",
+    "example_fivetran_sync_and_wait",
 }
 pytestmark = pytest.mark.airflow
 
@@ -131,3 +132,24 @@ def test_historical_resync_waits_for_the_sync(airflow_db: Path, demo_sim: Fivetr
     ]
     assert 1 <= demo_sim.request_count(method="GET", path="/v1/connections/warehouse_orders") <= 4
     assert {r.path for r in demo_sim.requests} == {"/v1/connections/warehouse_orders"}
+
+
+def test_sync_and_wait_finds_the_connection_syncs_it_then_runs_downstream(
+    airflow_db: Path, demo_sim: FivetranSimulator
+) -> None:
+    before = demo_sim.connection("ads_manual")
+    state = _dags_test(airflow_db, demo_sim, "example_fivetran_sync_and_wait")
+    assert state == "success"
+    after = demo_sim.connection("ads_manual")
+    assert after["succeeded_at"] and after["succeeded_at"] != before["succeeded_at"]
+    assert after["schedule_type"] == "manual"  # the schedule is never touched
+    requests = [(r.method, r.path) for r in demo_sim.requests]
+    # One filtered listing, one read, one sync, then reads while it runs (1 s here, polled every 2 s).
+    assert requests[:3] == [
+        ("GET", "/v1/groups/sim_group/connections"),
+        ("GET", "/v1/connections/ads_manual"),
+        ("POST", "/v1/connections/ads_manual/sync"),
+    ]
+    assert set(requests[3:]) == {("GET", "/v1/connections/ads_manual")}
+    assert 1 <= len(requests[3:]) <= 3
+    assert demo_sim.requests[0].query.get("schema") == "google_ads"

@@ -49,6 +49,8 @@ ALL_SECRETS = (PG_PASSWORD, CONSUMER_KEY, CLIENT_SECRET, MAPPED_CLIENT_ID)
 NOT_FIELD_ARGS = {
     "self",
     "connection_id",
+    "connection_name",
+    "group_id",
     "fivetran_conn_id",
     "request_timeout",
     "max_retries",
@@ -122,6 +124,8 @@ def test_signature_lists_every_catalogue_field_in_order() -> None:
 def test_every_field_and_the_connection_id_are_templated() -> None:
     assert set(FivetranUpdateConnectionOperator.template_fields) == {
         "connection_id",
+        "connection_name",
+        "group_id",
         *FIELD_NAMES,
         "wait_for_state",
     }

@@ -104,7 +104,9 @@ def test_condition_round_trips_through_json_and_checks_with_states_py() -> None:
 
 
 def test_condition_names_what_is_wrong() -> None:
-    with pytest.raises(ValueError, match="kind must be one of 'state', 'historical_sync', got 'sync'"):
+    with pytest.raises(
+        ValueError, match="kind must be one of 'state', 'historical_sync', 'sync_completed', got 'sync'"
+    ):
         WaitCondition("sync")
     with pytest.raises(ValueError, match="needs completed_after"):
         WaitCondition("historical_sync")

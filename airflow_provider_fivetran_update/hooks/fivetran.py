@@ -13,9 +13,10 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
@@ -48,6 +49,7 @@ from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, Hook
 from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.pacing import pacer_for
 from airflow_provider_fivetran_update.redaction import redact, secret_values
+from airflow_provider_fivetran_update.syncing import normalize_resync_scope, pick_connection_by_name
 
 if TYPE_CHECKING:
     import ssl
@@ -61,6 +63,9 @@ log = logging.getLogger(__name__)
 CONNECTION_PATH = "/v1/connections/{connection_id}"
 CONNECTIONS_PATH = "/v1/connections"
 SYNC_PATH = "/v1/connections/{connection_id}/sync"
+RESYNC_PATH = "/v1/connections/{connection_id}/resync"
+SETUP_TESTS_PATH = "/v1/connections/{connection_id}/test"
+GROUP_CONNECTIONS_PATH = "/v1/groups/{group_id}/connections"
 ACCOUNT_INFO_PATH = "/v1/account/info"
 MAX_PAGE_SIZE = 1000  # the API maximum: fewer requests against the rate limit
 
@@ -98,17 +103,27 @@ def _cause(request: ApiRequest, exc: BaseException) -> BaseException | None:
     return exc if scrub(text, request.secrets) == text else None
 
 
-def _not_repeated(error: RetryableAPIError) -> FivetranAPIError:
+_HISTORICAL_SYNC_NOT_REPEATED = (
+    "Fivetran may have started the historical sync although the request failed; it was not "
+    "sent again because a second request restarts the sync. Check the connection's "
+    "status.is_historical_sync before retrying"
+)
+_UPDATE_NOT_REPEATED = (
+    "Fivetran may have carried out the update although no usable answer came. It was not sent "
+    "again because a second request would start the historical sync over (is_historical_sync) or "
+    "run the setup tests again (they run inside the request, can take minutes and count against "
+    "Fivetran's setup-test rate limit). Check the connection's status.is_historical_sync and "
+    "status.setup_state before retrying. For updates that run setup tests, raise request_timeout, "
+    "or use only_if_changed=True so that a task retry sends only what did not land"
+)
+
+
+def _not_repeated(error: RetryableAPIError, hint: str = _HISTORICAL_SYNC_NOT_REPEATED) -> FivetranAPIError:
     """The error for a request that was not sent again on purpose, saying why."""
     return copy_api_error(
         error,
         FivetranAPIError,
-        hint="Fivetran may have carried out the update although no usable answer came. It was not sent "
-        "again because a second request would start the historical sync over (is_historical_sync) or "
-        "run the setup tests again (they run inside the request, can take minutes and count against "
-        "Fivetran's setup-test rate limit). Check the connection's status.is_historical_sync and "
-        "status.setup_state before retrying. For updates that run setup tests, raise request_timeout, "
-        "or use only_if_changed=True so that a task retry sends only what did not land",
+        hint=hint,
     )
 
 
@@ -276,6 +291,7 @@ class FivetranHook(BaseHook):
         require_data: bool = True,
         policy: RetryPolicy | None = None,
         idempotent: bool = True,
+        not_repeated_hint: str = _HISTORICAL_SYNC_NOT_REPEATED,
         deadline: float | None = None,
     ) -> dict[str, Any]:
         session = self.get_conn()
@@ -320,7 +336,7 @@ class FivetranHook(BaseHook):
         except RetryableAPIError as error:
             if idempotent or not error.maybe_applied:
                 raise
-            raise _not_repeated(error) from error
+            raise _not_repeated(error, not_repeated_hint) from error
 
     # -- async transport (httpx) ----------------------------------------------------------------
 
@@ -360,6 +376,7 @@ class FivetranHook(BaseHook):
         params: dict[str, Any] | None = None,
         idempotent: bool = True,
         deadline: float | None = None,
+        not_repeated_hint: str = _HISTORICAL_SYNC_NOT_REPEATED,
     ) -> dict[str, Any]:
         import httpx
 
@@ -404,7 +421,7 @@ class FivetranHook(BaseHook):
         except RetryableAPIError as error:
             if idempotent or not error.maybe_applied:
                 raise
-            raise _not_repeated(error) from error
+            raise _not_repeated(error, not_repeated_hint) from error
 
     # -- shared helpers -------------------------------------------------------------------------
 
@@ -517,6 +534,7 @@ class FivetranHook(BaseHook):
             connection_id=connection_id,
             json=payload,
             idempotent=_idempotent(payload),
+            not_repeated_hint=_UPDATE_NOT_REPEATED,
         )
         self._check_answer(connection_id, payload, data)
         return redact(data)
@@ -537,11 +555,104 @@ class FivetranHook(BaseHook):
                 return items[:limit] if limit is not None else items
 
     def sync_connection(self, connection_id: str, *, force: bool = False) -> dict[str, Any]:
-        """Start a sync now (``POST /v1/connections/{id}/sync``); return Fivetran's answer."""
+        """Start a sync now (``POST /v1/connections/{id}/sync``); return Fivetran's answer.
+
+        Without ``force`` Fivetran starts nothing while a sync runs, so the request is retried like
+        a read. With ``force`` a second request would restart the sync the first one started: it
+        is not sent again once Fivetran may have received it.
+        """
         connection_id = check_connection_id(connection_id)
         return self._request(
-            "POST", SYNC_PATH, connection_id=connection_id, json={"force": bool(force)}, require_data=False
+            "POST",
+            SYNC_PATH,
+            connection_id=connection_id,
+            json={"force": bool(force)},
+            require_data=False,
+            idempotent=not force,
+            not_repeated_hint="Fivetran may have restarted the sync although the request failed; it "
+            "was not sent again because a second forced sync restarts it. Check the connection's "
+            "sync_state before retrying",
         )
+
+    def resync_connection(
+        self, connection_id: str, *, scope: Mapping[str, Sequence[str]] | str | None = None
+    ) -> dict[str, Any]:
+        """Start a historical re-sync (``POST /v1/connections/{id}/resync``); return Fivetran's answer.
+
+        :param scope: ``{"schema": ["table", ...]}`` to re-sync only those tables (a dict or its JSON
+            text), or ``None`` for the whole connection. Checked before anything is sent.
+
+        A second request would restart the re-sync the first one started, so once Fivetran may
+        have received it the request is not sent again (the error says so).
+        """
+        connection_id = check_connection_id(connection_id)
+        checked = normalize_resync_scope(scope)
+        return self._request(
+            "POST",
+            RESYNC_PATH,
+            connection_id=connection_id,
+            json={} if checked is None else {"scope": checked},
+            require_data=False,
+            idempotent=False,
+        )
+
+    def run_setup_tests(
+        self, connection_id: str, *, trust_certificates: bool = False, trust_fingerprints: bool = False
+    ) -> dict[str, Any]:
+        """Run the connection's setup tests (``POST /v1/connections/{id}/test``); return it, redacted.
+
+        The answer carries ``setup_tests`` and ``status.setup_state`` as the tests left them.
+        (Not ``test_connection``: that name is Airflow's check of the hook's own credentials.)
+        """
+        connection_id = check_connection_id(connection_id)
+        body = {
+            "trust_certificates": bool(trust_certificates),
+            "trust_fingerprints": bool(trust_fingerprints),
+        }
+        return redact(self._request("POST", SETUP_TESTS_PATH, connection_id=connection_id, json=body))
+
+    def list_group_connections(self, group_id: str, *, schema: str | None = None) -> list[dict[str, Any]]:
+        """The connections of one group, every page (``GET /v1/groups/{group_id}/connections``).
+
+        :param schema: only the connection with this name (its destination schema); Fivetran
+            filters, so a lookup by name is one short request per group.
+        """
+        if (
+            not isinstance(group_id, str)
+            or not group_id.strip()
+            or group_id != group_id.strip()
+            or group_id in (".", "..")
+        ):
+            raise FivetranValidationError(
+                "group_id", f"must be a Fivetran group id without blanks, got {group_id!r}."
+            )
+        path = GROUP_CONNECTIONS_PATH.replace("{group_id}", quote(group_id, safe=""))
+        return self._list_pages(path, {"schema": schema})
+
+    def find_connection_by_name(self, name: str, *, group_id: str | None = None) -> dict[str, Any]:
+        """The connection named ``name`` (its destination schema), in ``group_id`` or in any group.
+
+        One paginated listing, filtered by name: the group's connections, or the account's when
+        ``group_id`` is ``None``. Raises :class:`FivetranError` when no connection or more than one
+        (the same name in several destinations) is found, naming the candidates.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise FivetranValidationError("connection_name", f"must be a connection name, got {name!r}.")
+        if group_id is None:
+            items = self._list_pages(CONNECTIONS_PATH, {"schema": name})
+        else:
+            items = self.list_group_connections(group_id, schema=name)
+        return pick_connection_by_name(name, items, group_ids=None if group_id is None else [group_id])
+
+    def _list_pages(self, path: str, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = self._request("GET", path, params={**filters, "limit": MAX_PAGE_SIZE, "cursor": cursor})
+            items.extend(redact(item) for item in page.get("items") or [])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and secret with ``GET /v1/account/info`` (one attempt); never raises."""
@@ -576,6 +687,7 @@ class FivetranHook(BaseHook):
             connection_id=connection_id,
             json=payload,
             idempotent=_idempotent(payload),
+            not_repeated_hint=_UPDATE_NOT_REPEATED,
         )
         self._check_answer(connection_id, payload, data)
         return redact(data)

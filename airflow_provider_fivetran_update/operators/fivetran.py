@@ -13,6 +13,7 @@ from urllib.parse import quote
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, conf, mask_secret
+from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.fields import (
     FIELD_NAMES,
@@ -21,7 +22,7 @@ from airflow_provider_fivetran_update.fields import (
     coerce_value,
     current_value,
 )
-from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
 from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
 from airflow_provider_fivetran_update.states import (
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_fivetran_update._compat import TaskInstanceKey
+    from airflow_provider_fivetran_update.operators.sync import (
+        FivetranResyncConnectionOperator as FivetranResyncConnectionOperator,
+    )
+    from airflow_provider_fivetran_update.operators.sync import (
+        FivetranSyncConnectionOperator as FivetranSyncConnectionOperator,
+    )
     from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = [
@@ -263,7 +270,7 @@ class FivetranConnectionLink(BaseOperatorLink):
         return url if isinstance(url, str) else ""
 
 
-class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
+class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
     """Update a Fivetran connection (``PATCH /v1/connections/{connection_id}``).
 
     Only the fields given (not ``None``) are sent; every other setting of the connection stays as it
@@ -325,6 +332,9 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
 
     :param connection_id: the id of the Fivetran connection (``connection_id`` in the API; shown in
         the connection's Setup tab), for example ``"decent_dropsy"``. Templated.
+    :param connection_name: instead of ``connection_id``: the connection's name (its destination
+        schema), looked up when the task runs (see docs/sync-operators.md). Templated.
+    :param group_id: with ``connection_name``: the destination's group to look in. Templated.
     :param fivetran_conn_id: the Airflow connection with the Fivetran API key (login) and secret
         (password).
     :param config: the connection's setup configuration (service-specific); only the keys given are
@@ -383,7 +393,13 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     """
 
     # The catalogue is the one list of fields: adding a field there makes it templated here.
-    template_fields: Sequence[str] = ("connection_id", *FIELD_NAMES, "wait_for_state")
+    template_fields: Sequence[str] = (
+        "connection_id",
+        "connection_name",
+        "group_id",
+        *FIELD_NAMES,
+        "wait_for_state",
+    )
     template_fields_renderers = {
         "config": "json",
         "auth": "json",
@@ -396,7 +412,9 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
     def __init__(
         self,
         *,
-        connection_id: str,
+        connection_id: str | None = None,
+        connection_name: str | None = None,
+        group_id: str | None = None,
         fivetran_conn_id: str = DEFAULT_CONN_ID,
         config: dict[str, Any] | str | None = None,
         auth: dict[str, Any] | str | None = None,
@@ -437,8 +455,9 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
         # Before Airflow's own check of kwargs, whose error does not say what was meant.
         _check_argument_names(type(self).__name__, kwargs.get("task_id"), kwargs)
         super().__init__(**kwargs)
-        if isinstance(connection_id, str) and _is_literal(connection_id):
-            check_connection_id(connection_id)
+        self.set_connection_target(
+            self.task_id, connection_id=connection_id, connection_name=connection_name, group_id=group_id
+        )
         self.set_hook_options(
             self.task_id,
             fivetran_conn_id=fivetran_conn_id,
@@ -447,7 +466,6 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
             retry_min_wait=retry_min_wait,
             retry_max_wait=retry_max_wait,
         )
-        self.connection_id = connection_id
         # The signature lists every catalogue field (a test keeps the two equal). Literal values
         # are checked now, templated ones (Jinja text, XComArgs) in execute() after rendering.
         fields = {name: arguments.get(name) for name in FIELD_NAMES}
@@ -549,7 +567,7 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, compare (when asked), send the update, wait (when asked); see the class doc."""
-        check_connection_id(self.connection_id)
+        self.connection_id = self.resolve_connection_id(context)
         payload = build_update_payload(self._field_values(), coerce=True)
         # Rendering registered these already; this covers an execute() called without rendering.
         for secret in secret_values(payload):
@@ -765,3 +783,13 @@ class FivetranUpdateConnectionOperator(FivetranHookOptions, BaseOperator):
         result = settle(event, connection_id=self.connection_id, timeout_error=self._timeout_error)
         self.log.info("%s", result.message)
         return self._result(result.connection or result.state or {}, changes)
+
+
+def __getattr__(name: str) -> Any:
+    # The sync operators live in operators.sync, which builds on the link above: importing them
+    # here on first use, rather than at the top, avoids an import cycle.
+    if name in ("FivetranSyncConnectionOperator", "FivetranResyncConnectionOperator"):
+        from airflow_provider_fivetran_update.operators import sync
+
+        return getattr(sync, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_fivetran_update._compat import AirflowSensorTimeout, conf
-from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
-from airflow_provider_fivetran_update.ids import check_connection_id
+from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
 from airflow_provider_fivetran_update.operators.fivetran import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
     connection_dashboard_url,
+)
+from airflow_provider_fivetran_update.sensors.sync import (
+    FivetranSyncCompletedSensor as FivetranSyncCompletedSensor,
 )
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["FivetranConnectionStateSensor"]
 
 
-class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
+class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator):
     """Wait until a Fivetran connection is in the expected setup state and sync state.
 
     Each poke reads ``GET /v1/connections/{connection_id}`` and compares ``status.setup_state`` and
@@ -62,6 +65,9 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
     is not templated) naming the argument and the allowed values.
 
     :param connection_id: the id of the Fivetran connection, for example ``"decent_dropsy"``. Templated.
+    :param connection_name: instead of ``connection_id``: the connection's name (its destination
+        schema), looked up when the task runs (see docs/sync-operators.md). Templated.
+    :param group_id: with ``connection_name``: the destination's group to look in. Templated.
     :param fivetran_conn_id: the Airflow connection with the Fivetran API key and secret. Templated.
     :param expected_setup_state: accepted ``setup_state`` values: ``"incomplete"``, ``"connected"``,
         ``"broken"``; ``None`` for any (a broken connection still fails while ``fail_on_broken``).
@@ -84,6 +90,8 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
 
     template_fields: Sequence[str] = (
         "connection_id",
+        "connection_name",
+        "group_id",
         "fivetran_conn_id",
         "expected_setup_state",
         "expected_sync_state",
@@ -94,7 +102,9 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
     def __init__(
         self,
         *,
-        connection_id: str,
+        connection_id: str | None = None,
+        connection_name: str | None = None,
+        group_id: str | None = None,
         fivetran_conn_id: str = DEFAULT_CONN_ID,
         expected_setup_state: str | Collection[str] | None = "connected",
         expected_sync_state: str | Collection[str] | None = None,
@@ -107,9 +117,10 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.set_connection_target(
+            self.task_id, connection_id=connection_id, connection_name=connection_name, group_id=group_id
+        )
         # Literal values are checked now, so a typo fails the DAG parse; templated ones in execute().
-        if isinstance(connection_id, str) and not is_rendered_later(connection_id):
-            check_connection_id(connection_id)
         for argument, value, allowed in (
             ("expected_setup_state", expected_setup_state, SETUP_STATES),
             ("expected_sync_state", expected_sync_state, SYNC_STATES),
@@ -124,7 +135,6 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
             retry_min_wait=retry_min_wait,
             retry_max_wait=retry_max_wait,
         )
-        self.connection_id = connection_id
         self.expected_setup_state = expected_setup_state
         self.expected_sync_state = expected_sync_state
         self.fail_on_broken = fail_on_broken
@@ -142,7 +152,7 @@ class FivetranConnectionStateSensor(FivetranHookOptions, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Validate the rendered arguments, publish the dashboard link, then wait (see the class doc)."""
-        check_connection_id(self.connection_id)
+        self.connection_id = self.resolve_connection_id(context)
         self._condition()
         context["ti"].xcom_push(
             key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id})

@@ -42,11 +42,33 @@ def _raise_fd_limit() -> None:
 
 
 def _make_triggers(
-    side: str, ids: list[str], base_url: str, poll: float, deadline: float, *, since: float | None = None
+    side: str,
+    ids: list[str],
+    base_url: str,
+    poll: float,
+    deadline: float,
+    *,
+    since: float | None = None,
+    kind: str = "state",
 ) -> list[Any]:
     if side == OURS:
         from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 
+        if kind == "sync":
+            # The sync operator's wait: a sync completed after the moment it was requested.
+            from airflow_provider_fivetran_update.waiting import WaitCondition
+
+            after = time.time() - 60 if since is None else since
+            condition = WaitCondition.sync_completed(completed_after=after).to_json()
+            return [
+                FivetranConnectionStateTrigger(
+                    connection_id=cid,
+                    end_time=time.time() + deadline,
+                    poll_interval=poll,
+                    wait_condition=condition,
+                )
+                for cid in ids
+            ]
         return [
             FivetranConnectionStateTrigger(
                 connection_id=cid,
@@ -86,14 +108,16 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     ids = [f"{args.prefix}{i:05d}" for i in range(args.n)]
     # One trigger on a connection that is already done, run to its event before anything is
     # measured: it loads every module and connection a running triggerer already has loaded.
-    (warm,) = _make_triggers(args.side, [args.warm_id], args.base_url, args.poll, args.deadline, since=0.0)
+    (warm,) = _make_triggers(
+        args.side, [args.warm_id], args.base_url, args.poll, args.deadline, since=0.0, kind=args.kind
+    )
     async for event in warm.run():
         if event.payload.get("status") != "success":
             raise RuntimeError(f"warm-up trigger failed: {event.payload}")
         break
     base = proc_status()
     cpu0 = cpu_seconds()
-    triggers = _make_triggers(args.side, ids, args.base_url, args.poll, args.deadline)
+    triggers = _make_triggers(args.side, ids, args.base_url, args.poll, args.deadline, kind=args.kind)
     statuses: Counter[str] = Counter()
     samples: list[str] = []
     event_times: list[float] = []
@@ -167,6 +191,7 @@ def child_main() -> None:
     parser.add_argument("--ready-file", required=True)
     parser.add_argument("--poll", type=float, default=5.0)
     parser.add_argument("--deadline", type=float, default=300.0)
+    parser.add_argument("--kind", choices=["state", "sync"], default="state")
     args = parser.parse_args()
     _raise_fd_limit()
     # The triggerer logs every poll at INFO; keep that cost in, but send it to a file, not a pipe.
@@ -198,6 +223,7 @@ def run_trigger_capacity(
     warmup: float,
     deadline: float = 300.0,
     prefix: str = "trg_",
+    kind: str = "state",
 ) -> dict[str, Any]:
     """Start ``n`` triggers of ``side`` against ``sim`` in a child process; flip every connection
     after ``warmup`` seconds; return the child's figures plus the flip time and requests sent."""
@@ -236,6 +262,8 @@ def run_trigger_capacity(
         str(poll),
         "--deadline",
         str(deadline),
+        "--kind",
+        kind,
     ]
     # The child's log (Airflow writes it to stdout) goes to a file: a pipe nobody reads would stall it.
     with open(log_path, "w+", encoding="utf-8") as log:

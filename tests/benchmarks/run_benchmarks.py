@@ -30,6 +30,7 @@ from bench_hook import run_hook_throughput
 from bench_imports import measure_import_cost
 from bench_load import run_load
 from bench_quota import QuotaParams, run_quota
+from bench_sync import run_sync_wait
 from bench_triggers import run_trigger_capacity
 from benchlib import (
     ASTRO,
@@ -48,7 +49,7 @@ from benchlib import (
     spread,
 )
 
-BENCHMARKS = ("imports", "triggers", "hook", "quota", "load")
+BENCHMARKS = ("imports", "triggers", "hook", "quota", "load", "sync")
 # Ours without quota-aware pacing: the behaviour before it, in the load benchmark.
 OURS_UNPACED = "ours_unpaced"
 REPRODUCE = "make bench"
@@ -69,6 +70,9 @@ class Sizes:
     # limit never answered 429 (0 of 200 in a measured run), so the run uses a limit it does reach.
     load_rate: int = 20
     load_per_seconds: float = 10.0
+    sync_tasks: int = 10
+    sync_poll: float = 2.0
+    sync_trigger_runs: int = 1
 
 
 QUICK = Sizes(
@@ -83,6 +87,8 @@ QUICK = Sizes(
     load_tasks=3,
     load_rate=2,
     load_per_seconds=2.0,
+    sync_tasks=2,
+    sync_poll=0.5,
 )
 
 
@@ -221,12 +227,49 @@ def bench_load(args: argparse.Namespace, sizes: Sizes, sim: Any) -> dict[str, An
     return out
 
 
+def bench_sync(args: argparse.Namespace, sizes: Sizes, sim: Any) -> dict[str, Any]:
+    ours, astro, why = _sides(args)
+    sides = [ours] + ([astro] if astro else [])
+    out: dict[str, Any] = {}
+    env = child_env(extra=sim.airflow_env())
+    for side in sides:
+        db = migrated_db(side.python, template_db=args.template_db if side is ours else None)
+        dag_run = run_sync_wait(
+            side.name,
+            side.python,
+            sim,
+            db,
+            n=sizes.sync_tasks,
+            poll=sizes.sync_poll,
+            prefix=f"sync_{side.name}_",
+        )
+        waits = [
+            run_trigger_capacity(
+                side.name,
+                side.python,
+                sim,
+                env,
+                n=sizes.triggers,
+                poll=sizes.trigger_poll,
+                warmup=sizes.trigger_warmup,
+                prefix=f"syncw_{side.name}_",
+                kind="sync",
+            )
+            for _ in range(sizes.sync_trigger_runs)
+        ]
+        out[side.name] = {"dag_run": dag_run, "waits": _summarize_trigger_runs(waits)}
+    if not astro:
+        out[ASTRO] = {"skipped": why}
+    return out
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace, Sizes, Any], dict[str, Any]]] = {
     "imports": bench_imports,
     "triggers": bench_triggers,
     "hook": bench_hook,
     "quota": bench_quota,
     "load": bench_load,
+    "sync": bench_sync,
 }
 
 
@@ -357,6 +400,27 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"({ours['api_span_x_minimum']:.2f}x)",
                 ours["api_span_x_minimum"] <= 1.1,
             )
+    sync = results.get("sync")
+    if sync:
+        run, waits = sync[OURS]["dag_run"], sync[OURS]["waits"]
+        astro_run = sync[ASTRO].get("dag_run") if not _skipped(sync[ASTRO]) else None
+        add(
+            f"Sync: {run['n']} sync-and-wait tasks complete, schedule untouched",
+            f"{run['syncs_completed']}/{run['n']} syncs, {run['tasks_succeeded']}/{run['n']} tasks, "
+            f"{run['schedule_changed']} schedules changed",
+            run["syncs_completed"] == run["tasks_succeeded"] == run["n"] and not run["schedule_changed"],
+        )
+        if astro_run and astro_run.get("requests_per_sync") and run.get("requests_per_sync"):
+            add(
+                "Sync: fewer requests per completed sync than the baseline",
+                f"{run['requests_per_sync']:.1f} vs {astro_run['requests_per_sync']:.1f}",
+                run["requests_per_sync"] < astro_run["requests_per_sync"],
+            )
+        add(
+            f"Sync waits in the triggerer: all {waits['n']} events delivered",
+            f"{waits['events_min']:.0f} of {waits['n']}",
+            waits["events_min"] == waits["n"],
+        )
     return rows
 
 
@@ -409,6 +473,7 @@ def markdown(results: dict[str, Any], png_name: str | None) -> str:
     lines += _md_hook(results.get("hook"))
     lines += _md_quota(results.get("quota"))
     lines += _md_load(results.get("load"))
+    lines += _md_sync(results.get("sync"))
     durations = ", ".join(f"{k} {v:.0f} s" for k, v in results.get("durations_s", {}).items())
     lines += ["", f"Wall time of this run: {durations}.", ""]
     return "\n".join(lines)
@@ -483,13 +548,7 @@ def _md_triggers(block: dict[str, Any] | None) -> list[str]:
         ("Requests per trigger", "requests_per_trigger", 2),
         ("Log lines", "log_lines", 0),
     )
-    for label, key, digits in rows:
-        a = astro.get(key)
-        r = ratio(ours[key], a) if isinstance(a, (int, float)) and a else None
-        lines.append(
-            f"| {label} | {_f(ours.get(key), digits)} | "
-            f"{_f(a, digits) if a is not None else _skipped(astro) or '-'} | {_f(r, 2)} |"
-        )
+    lines += _figure_rows(rows, ours, astro)
     lines.append("")
     lines.append(
         "Spread over runs (min-max): ours CPU "
@@ -616,6 +675,71 @@ def _md_load(block: dict[str, Any] | None) -> list[str]:
     if minimum:
         lines += ["", f"The limit's minimum for {ours['n']} requests at {ours['rate']}: {minimum:.0f} s."]
     return [*lines, ""]
+
+
+def _md_sync(block: dict[str, Any] | None) -> list[str]:
+    if not block:
+        return []
+    ours = block[OURS]
+    run = ours["dag_run"]
+    lines = [
+        "## 6. Sync and wait",
+        "",
+        f"One DAG run of {run['n']} sync-and-wait tasks, one per connection (`dag.test()`, deferrable, "
+        f"polling every {run['poll_s']:g} s; a simulated sync takes 1 s). Ours: "
+        "`FivetranSyncConnectionOperator`; astronomer: `FivetranOperator` with its defaults. Requests "
+        "are counted by the simulator for those connections only.",
+        "",
+        "| Side | Syncs completed | Tasks succeeded | Requests (by kind) | Requests per completed sync "
+        "| Schedules changed | Elapsed (s) |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for name, label in ((OURS, "ours"), (ASTRO, "astronomer")):
+        item = block.get(name, {})
+        if _skipped(item):
+            lines.append(f"| {label} | skipped: {item['skipped']} | | | | | |")
+            continue
+        r = item["dag_run"]
+        kinds = ", ".join(f"{k} {v}" for k, v in r["by_method"].items())
+        lines.append(
+            f"| {label} | {r['syncs_completed']}/{r['n']} | {r['tasks_succeeded']}/{r['n']} | "
+            f"{r['requests']} ({kinds}) | {_f(r['requests_per_sync'])} | {r['schedule_changed']} | "
+            f"{r['elapsed_s']:.0f} |"
+        )
+    waits = ours["waits"]
+    lines += [
+        "",
+        f"The same wait in the triggerer: {waits['n']} waits for a completed sync in one asyncio loop, "
+        f"polling every {waits['poll_s']:g} s, measured as in section 2 (ours: the state trigger with "
+        "the `sync_completed` condition; astronomer: `FivetranTrigger`, its operator's wait).",
+        "",
+        "| Figure | Ours | Astronomer | Ratio |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    astro = block[ASTRO]
+    rows = (
+        ("Events delivered (worst run)", "events_min", 0),
+        ("CPU, whole run (s)", "cpu_s", 2),
+        ("Requests sent", "requests", 0),
+        ("Delivery: completion to last event (s)", "deliver_s", 1),
+    )
+    lines += _figure_rows(rows, waits, astro if _skipped(astro) else astro["waits"])
+    return [*lines, ""]
+
+
+def _figure_rows(
+    rows: tuple[tuple[str, str, int], ...], ours: dict[str, Any], astro: dict[str, Any]
+) -> list[str]:
+    """``| figure | ours | astronomer | ratio |`` rows; a skipped baseline says why."""
+    lines = []
+    for label, key, digits in rows:
+        a = astro.get(key)
+        r = ratio(ours[key], a) if isinstance(a, (int, float)) and a else None
+        lines.append(
+            f"| {label} | {_f(ours.get(key), digits)} | "
+            f"{_f(a, digits) if a is not None else _skipped(astro) or '-'} | {_f(r, 2)} |"
+        )
+    return lines
 
 
 # ---- main ---------------------------------------------------------------------------------------

@@ -187,3 +187,34 @@ def test_table_writer_reports_each_goal() -> None:
     page = markdown(results, "benchmarks.png")
     assert "How to reproduce: `make bench`" in page
     assert "![" in page and "| One update | 1 (PATCH 1) | 1 |" in page
+
+
+def test_sync_and_wait_completes_every_sync(side: Side, bench_sim: Any, template_db: str) -> None:
+    from bench_sync import run_sync_wait
+    from benchlib import migrated_db
+
+    db = template_db if side.name == OURS else migrated_db(side.python)
+    result = run_sync_wait(
+        side.name, side.python, bench_sim, db, n=2, poll=0.5, prefix=f"smoke_sync_{side.name}_"
+    )
+    assert result["syncs_completed"] == 2 and result["requests_per_sync"] is not None, result
+    if side.name == OURS:
+        assert result["tasks_succeeded"] == 2 and result["schedule_changed"] == 0, result
+        # Per sync: one read before the request, the request, then reads until it completed.
+        assert result["by_method"]["POST sync"] == 2, result
+
+
+def test_sync_waits_in_the_triggerer_deliver_every_event(side: Side, bench_sim: Any) -> None:
+    env = child_env(extra=bench_sim.airflow_env())
+    result = run_trigger_capacity(
+        side.name,
+        side.python,
+        bench_sim,
+        env,
+        n=5,
+        poll=0.5,
+        warmup=0.5,
+        prefix=f"smoke_sw_{side.name}_",
+        kind="sync",
+    )
+    assert result["events"] == 5 and result["statuses"] == {"success": 5}, result
