@@ -391,8 +391,9 @@ def test_worker_waits_between_polls_fails_a_resync_that_cannot_start_and_retries
     caplog: pytest.LogCaptureFixture,
 ) -> None:
 
-    # The sync outlasts the retry below's restart, and is shorter than "between"'s poll interval.
-    with FivetranSimulator(historical_sync_seconds=3.0) as sim:
+    # The sync outlasts the retry below's restart (even on a busy machine), and is shorter than
+    # "between"'s poll interval.
+    with FivetranSimulator(historical_sync_seconds=10.0) as sim:
         _sim_env(sim, monkeypatch)
         sim.add_connection("between")
         sim.add_connection("stuck", paused=True)
@@ -405,7 +406,7 @@ def test_worker_waits_between_polls_fails_a_resync_that_cannot_start_and_retries
                 connection_id="between",
                 is_historical_sync=True,
                 wait_for_completion=True,
-                poll_interval=4,
+                poll_interval=12,
                 timeout=60,
                 **worker,
             )
