@@ -84,6 +84,13 @@ def _count(text: str | None) -> int | None:
     return number if number is not None and number >= 0 else None
 
 
+def _within(seconds: float, deadline: float | None) -> float:
+    """``seconds``, cut so that the wait ends by ``deadline`` (epoch seconds) when one is given."""
+    if deadline is None:
+        return seconds
+    return min(seconds, max(0.0, deadline - time.time()))
+
+
 class QuotaPacer:
     """Paces one process's requests to one Fivetran account (thread- and coroutine-safe).
 
@@ -149,16 +156,25 @@ class QuotaPacer:
             )
         return at - now, at
 
-    def wait(self) -> float:
-        """Block until the next request may go (no wait while the quota has room); the booked time."""
+    def wait(self, deadline: float | None = None) -> float:
+        """Block until the next request may go (no wait while the quota has room); the booked time.
+
+        :param deadline: epoch seconds the caller's wait ends at; pacing never holds a request past
+            it (the request then goes, and a 429 is the retry policy's to judge against the deadline).
+        """
         seconds, booked = self.reserve()
+        seconds = _within(seconds, deadline)
         if seconds > 0:
             time.sleep(seconds)
         return booked
 
-    async def await_turn(self) -> float:
-        """Await until the next request may go, without blocking the event loop; the booked time."""
+    async def await_turn(self, deadline: float | None = None) -> float:
+        """Await until the next request may go, without blocking the event loop; the booked time.
+
+        :param deadline: as for :meth:`wait`.
+        """
         seconds, booked = self.reserve()
+        seconds = _within(seconds, deadline)
         if seconds > 0:
             await asyncio.sleep(seconds)
         return booked

@@ -199,3 +199,28 @@ def test_without_pacing_the_same_reads_are_answered_429(
     limited = _answered(sim, 429)
     assert limited >= 1
     assert settle(sim, "GET", CONN_PATH, 2 * LIMIT + limited) == 2 * LIMIT + limited
+
+
+def test_pacing_never_holds_a_read_past_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wait's deadline bounds the pacer too: with the window's room used up for 30 s, a read
+    whose deadline is 1 s away is sent at its deadline (and its 429 ends the wait), not 30 s later."""
+    import time
+
+    from airflow_provider_fivetran_update.exceptions import FivetranRetryLaterError
+
+    monkeypatch.setenv("AIRFLOW__FIVETRAN__RATE_LIMIT_WINDOW", "30")
+    with FivetranSimulator() as simulator:
+        simulator.add_connection(CONN)
+        simulator.rate_limit(2, per_seconds=30)
+        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
+        hook = make_hook(max_retries=5, retry_max_wait=60.0)
+        hook.get_connection_details(CONN)
+        hook.get_connection_details(CONN)
+        started = time.monotonic()
+        with pytest.raises(FivetranRetryLaterError):
+            hook.get_connection_details(CONN, deadline=time.time() + 1.0)
+        elapsed = time.monotonic() - started
+        assert settle(simulator, "GET", CONN_PATH, 3) == 3
+        assert sum(1 for r in simulator.requests if r.path == CONN_PATH and r.status == 429) == 1
+    # Unpaced by the deadline, the pacer would have held the read for the 30 s the window needs.
+    assert elapsed < 15.0

@@ -307,10 +307,10 @@ class FivetranHook(BaseHook):
         )
 
         timeouts = self._attempt_timeouts(deadline)
-        pacer = pacer_for(self._get_credentials())
+        pacer = pacer_for(credentials)
 
         def send_once() -> dict[str, Any]:
-            booked = pacer.wait()
+            booked = pacer.wait(deadline)
             started = time.monotonic()
             try:
                 response = session.request(
@@ -393,10 +393,10 @@ class FivetranHook(BaseHook):
         )
 
         timeouts = self._attempt_timeouts(deadline)
-        pacer = pacer_for(await self._aget_credentials())
+        pacer = pacer_for(credentials)
 
         async def send_once() -> dict[str, Any]:
-            booked = await pacer.await_turn()
+            booked = await pacer.await_turn(deadline)
             started = time.monotonic()
             connect, read = next(timeouts)
             try:
