@@ -1,9 +1,10 @@
 """The catalogue of fields accepted by Fivetran's Update a Connection call.
 
 ``PATCH /v1/connections/{id}`` takes a JSON object whose properties are listed here, once. The
-operator's arguments and ``template_fields``, the validation and coercion of rendered values, the
-simulator's request checks and the documentation table all read from :data:`FIELDS`; adding a field
-is one entry in :data:`FIELDS`.
+operator's arguments and ``template_fields``, the validation and coercion of rendered values and
+the documentation table all read from :data:`FIELDS`; adding a field is one entry in :data:`FIELDS`.
+The bundled simulator does not: it judges requests with its own reading of Fivetran's documents
+(``testing/fivetran_rules.py``), and a test compares the two over a corpus of request bodies.
 
 Semantics shared by everything built on this module:
 
@@ -21,22 +22,38 @@ Semantics shared by everything built on this module:
   - objects (``config``, ``auth``, ``external_secrets_keys_config``, ``destination_configuration``):
     a ``dict``, or a string holding a JSON object.
 
-* With ``coerce=False`` values are checked as the JSON the API receives: ``"60"`` is not an
-  integer and ``"true"`` is not a boolean. The simulator uses this mode to behave like Fivetran.
-  The one leniency kept is ``schema_status`` in upper case, because Fivetran's own reference
-  example sends ``"BLOCKED_ON_CAPTURE"`` while its schema lists lower-case values.
-* Cross-field rules (:func:`build_update_payload`):
+* With ``coerce=False`` values must already have their JSON types: ``"60"`` is not an integer
+  and ``"true"`` is not a boolean (the hook itself always coerces). The one leniency kept is
+  ``schema_status`` in upper case, because Fivetran's own reference example sends
+  ``"BLOCKED_ON_CAPTURE"`` while its schema lists lower-case values.
+* The rules follow Fivetran's reference page and its OpenAPI definition, and are never stricter:
+  what the documents forbid is refused before anything is sent, and what they allow is sent, with
+  a warning from :func:`update_warnings` where Fivetran will ignore it. Refused
+  (:func:`build_update_payload`):
 
-  - a payload with nothing to send is rejected;
-  - ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` only steer the setup
-    tests of this update and are not stored, so they need at least one persistent field beside
-    them (to only run the tests, use ``POST /v1/connections/{id}/test``);
-  - ``trust_certificates`` and ``trust_fingerprints`` need ``run_setup_tests=True``;
-  - ``daily_sync_time`` is refused together with a ``sync_frequency`` other than 1440. Given alone
-    it is accepted, but Fivetran only applies it while the connection syncs every 1440 minutes;
-  - ``data_delay_threshold`` is refused together with a ``data_delay_sensitivity`` other than
-    ``CUSTOM``, since Fivetran ignores the threshold at any other sensitivity. Given alone it is
-    accepted (the connection may already be set to ``CUSTOM``).
+  - a payload with nothing to send (the OpenAPI requires a persistent field);
+  - ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` alone: they only steer
+    the setup tests of this update and are not stored (to only run the tests, use
+    ``POST /v1/connections/{id}/test``);
+  - ``trust_certificates`` or ``trust_fingerprints`` with ``run_setup_tests=False`` (without
+    ``run_setup_tests`` they are sent with ``run_setup_tests: true``, as the OpenAPI asks);
+  - a value of the wrong JSON type, outside an enumeration, or outside 32 bits for an integer;
+  - a field name the documents do not list, such as ``schedule`` (the OpenAPI's ``schedule``
+    object belongs to transformations, not connections): a misspelt name would otherwise do
+    nothing without a word.
+
+  Sent with a warning: ``daily_sync_time`` with a ``sync_frequency`` other than 1440 in the same
+  update (Fivetran applies a daily sync time to daily syncs only), ``data_delay_threshold`` with a
+  ``data_delay_sensitivity`` other than ``CUSTOM`` (the threshold is then unused), and an empty
+  string for a free-text field. Fivetran's own example request is accepted as written.
+* ``daily_sync_time`` is a UTC time ``"HH:MM"``, as the OpenAPI's update schema gives it. The same
+  document's definition for creating a connection allows one-hour increments only, so a time off
+  the hour is sent with a warning.
+* Integers may arrive as integral JSON numbers (``60.0``), which are sent as ``60``.
+* Setup tests (:func:`with_setup_test_policy`): Fivetran runs them on every update unless
+  ``run_setup_tests`` is false. An update that changes nothing the tests check (no
+  ``config``, ``auth``, networking, agent or secrets-manager field) is sent with
+  ``run_setup_tests: false`` unless the caller set it.
 
 Error messages name the field, the offending value and what is accepted, except for the fields
 that may hold secrets (``config``, ``auth``, ``external_secrets_keys_config``), whose values are
@@ -62,22 +79,27 @@ __all__ = [
     "catalogue_markdown",
     "coerce_value",
     "current_value",
+    "runs_setup_tests",
+    "update_warnings",
+    "with_setup_test_policy",
 ]
 
 KINDS = ("bool", "int", "str", "object")
 
+_INT32_MIN = -(2**31)
 _INT32_MAX = 2**31 - 1
 _DAILY_SYNC_FREQUENCY = 1440
 _CUSTOM_SENSITIVITY = "CUSTOM"
 _TEST_ENDPOINT = "POST /v1/connections/{id}/test"
+_TRUST_FIELDS = ("trust_certificates", "trust_fingerprints")
 
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 _BOOL_FORM = "true or false (also yes/no, on/off, 1/0, any case)"
 _INT_RE = re.compile(r"[+-]?\d+")
-_HOUR_RE = re.compile(r"(\d{1,2}):00")
-_STRICT_HOUR_RE = re.compile(r"(\d{2}):00")
-_HOUR_FORM = "a whole hour 'HH:00' in UTC, from '00:00' to '23:00'"
+_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})")
+_STRICT_TIME_RE = re.compile(r"(\d{2}):(\d{2})")
+_TIME_FORM = "a UTC time 'HH:MM' from '00:00' to '23:59'; Fivetran starts daily syncs on the hour ('HH:00')"
 _OBJECT_FORM = "a JSON object (a dict, or a string holding a JSON object)"
 _STRICT_OBJECT_FORM = "a JSON object"
 _MAX_ECHO = 80
@@ -98,6 +120,9 @@ class FieldSpec:
     :param status_path: where ``GET /v1/connections/{id}`` reports the current value in ``data``,
         for example ``("paused",)`` or ``("status", "is_historical_sync")``; empty when it does not.
     :param doc: one line describing the field.
+    :param setup_tested: ``True`` when a change of the field is what Fivetran's setup tests check
+        (credentials, how the source is reached): an update touching none of these fields is sent
+        without setup tests unless asked for (see :func:`with_setup_test_policy`).
     """
 
     name: str
@@ -107,6 +132,7 @@ class FieldSpec:
     may_hold_secrets: bool
     status_path: tuple[str, ...]
     doc: str
+    setup_tested: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -122,6 +148,7 @@ def _spec(
     persistent: bool = True,
     may_hold_secrets: bool = False,
     status_path: tuple[str, ...] | None = None,
+    setup_tested: bool = False,
 ) -> FieldSpec:
     return FieldSpec(
         name=name,
@@ -131,6 +158,7 @@ def _spec(
         may_hold_secrets=may_hold_secrets,
         status_path=(name,) if status_path is None else status_path,
         doc=doc,
+        setup_tested=setup_tested,
     )
 
 
@@ -140,6 +168,7 @@ _CATALOGUE: tuple[FieldSpec, ...] = (
         "object",
         "Service-specific setup settings; only the keys given are changed.",
         may_hold_secrets=True,
+        setup_tested=True,
     ),
     _spec(
         "auth",
@@ -147,6 +176,7 @@ _CATALOGUE: tuple[FieldSpec, ...] = (
         "Service-specific authorization settings (OAuth client, tokens).",
         may_hold_secrets=True,
         status_path=(),
+        setup_tested=True,
     ),
     _spec("paused", "bool", "Stop (true) or resume (false) the connection's syncs."),
     _spec(
@@ -221,23 +251,27 @@ _CATALOGUE: tuple[FieldSpec, ...] = (
         "str",
         "How Fivetran reaches the source.",
         allowed=("Directly", "PrivateLink", "SshTunnel", "ProxyAgent"),
+        setup_tested=True,
     ),
     _spec(
         "hybrid_deployment_agent_id",
         "str",
         "Hybrid deployment agent to run the connection on.",
+        setup_tested=True,
     ),
-    _spec("proxy_agent_id", "str", "Proxy agent to route the connection through."),
-    _spec("private_link_id", "str", "Self-served private link used by the connection."),
+    _spec("proxy_agent_id", "str", "Proxy agent to route the connection through.", setup_tested=True),
+    _spec("private_link_id", "str", "Self-served private link used by the connection.", setup_tested=True),
     _spec(
         "destination_configuration",
         "object",
         "Destination-side settings; the known key is virtual_warehouse (Snowflake).",
+        setup_tested=True,
     ),
     _spec(
         "external_secrets_manager_id",
         "str",
         "External secrets manager instance that holds the connection's secrets.",
+        setup_tested=True,
     ),
     _spec(
         "external_secrets_keys_config",
@@ -245,6 +279,7 @@ _CATALOGUE: tuple[FieldSpec, ...] = (
         "Which setup settings are read from the external secrets manager, and under which keys.",
         may_hold_secrets=True,
         status_path=(),
+        setup_tested=True,
     ),
 )
 
@@ -322,6 +357,9 @@ def _to_int(value: Any, coerce: bool) -> int:
     # bool is a subclass of int: True must not become a sync frequency of 1.
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    # JSON has one number type: 60.0 is the integer 60 to a server that reads it into an int32.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if coerce and isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
         return int(value.strip())
     form = "a whole number (an int or a string of digits)" if coerce else "a JSON integer"
@@ -329,12 +367,10 @@ def _to_int(value: Any, coerce: bool) -> int:
 
 
 def _to_str(value: Any, coerce: bool) -> str:
+    # No minimum length: the OpenAPI sets none, so an empty string is sent (with a warning).
     if not isinstance(value, str):
         raise _Invalid("expected a string.", "a string")
-    text = value.strip() if coerce else value
-    if not text.strip():
-        raise _Invalid("expected a non-empty string.", "a non-empty string")
-    return text
+    return value.strip() if coerce else value
 
 
 def _json_copy(value: Any, where: str) -> Any:
@@ -394,8 +430,8 @@ def _check_destination_configuration(value: dict[str, Any], coerce: bool) -> Non
             # Same meaning as at the top level: leave that setting unchanged.
             del value[key]
             continue
-        if not isinstance(item, str) or not item.strip():
-            raise _Invalid(f"key {key!r} must be a non-empty string, not {item!r}.", form)
+        if not isinstance(item, str):
+            raise _Invalid(f"key {key!r} must be a string, not {item!r}.", form)
         value[key] = item.strip() if coerce else item
 
 
@@ -413,10 +449,10 @@ def _to_enum(spec: FieldSpec, text: str, coerce: bool) -> str:
 
 def _to_daily_sync_time(value: Any, coerce: bool) -> str:
     text = _to_str(value, coerce)
-    match = (_HOUR_RE if coerce else _STRICT_HOUR_RE).fullmatch(text)
-    if match is None or int(match.group(1)) > 23:
-        raise _Invalid("expected a whole hour; Fivetran starts daily syncs on the hour.", _HOUR_FORM)
-    return f"{int(match.group(1)):02d}:00"
+    match = (_TIME_RE if coerce else _STRICT_TIME_RE).fullmatch(text)
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise _Invalid("expected a time of day.", _TIME_FORM)
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
 def _convert(spec: FieldSpec, value: Any, coerce: bool) -> Any:
@@ -426,8 +462,9 @@ def _convert(spec: FieldSpec, value: Any, coerce: bool) -> Any:
         number = _to_int(value, coerce)
         if spec.allowed is not None and number not in spec.allowed:
             raise _Invalid("not an accepted value.", spec.allowed)
-        if not 0 <= number <= _INT32_MAX:
-            raise _Invalid("out of range.", f"a whole number from 0 to {_INT32_MAX}")
+        # The OpenAPI's only bound is the int32 format; it sets no minimum.
+        if not _INT32_MIN <= number <= _INT32_MAX:
+            raise _Invalid("out of range.", f"a 32-bit whole number, from {_INT32_MIN} to {_INT32_MAX}")
         return number
     if spec.kind == "object":
         return _to_object(spec, value, coerce)
@@ -497,29 +534,83 @@ def _check_combinations(payload: Mapping[str, Any]) -> None:
             f" a persistent field. To run setup tests without changing the connection, use {_TEST_ENDPOINT}.",
             "together with at least one of: " + ", ".join(_PERSISTENT_NAMES),
         )
-    for name in ("trust_certificates", "trust_fingerprints"):
-        if name in payload and payload.get("run_setup_tests") is not True:
+    for name in _TRUST_FIELDS:
+        if name in payload and payload.get("run_setup_tests") is False:
             raise FivetranValidationError(
                 name,
-                "only takes effect during setup tests, so it needs run_setup_tests=True in the same update.",
-                "together with run_setup_tests=True",
+                "only takes effect during setup tests, which run_setup_tests=False turns off.",
+                "together with run_setup_tests=True, or without run_setup_tests",
             )
+
+
+def update_warnings(payload: Mapping[str, Any]) -> list[str]:
+    """What in a valid payload Fivetran will accept but not act on, one sentence each.
+
+    :param payload: the output of :func:`build_update_payload`.
+    :return: the warnings, empty when there is nothing to say; no value of a secret field is quoted.
+    """
+    warnings: list[str] = []
+    daily_sync_time = payload.get("daily_sync_time")
+    if isinstance(daily_sync_time, str) and not daily_sync_time.endswith(":00"):
+        warnings.append(
+            f"daily_sync_time {daily_sync_time!r} is not on the hour. The OpenAPI's update schema gives"
+            " the format 'HH:MM', but its definition for creating a connection allows one-hour"
+            " increments only: Fivetran may refuse or round it."
+        )
     frequency = payload.get("sync_frequency")
     if "daily_sync_time" in payload and frequency is not None and frequency != _DAILY_SYNC_FREQUENCY:
-        raise FivetranValidationError(
-            "daily_sync_time",
-            f"Fivetran applies a daily sync time only to daily syncs, but sync_frequency is {frequency}.",
-            f"together with sync_frequency={_DAILY_SYNC_FREQUENCY}, or without sync_frequency",
+        warnings.append(
+            f"daily_sync_time is sent with sync_frequency={frequency}: Fivetran applies a daily sync time"
+            f" only to connections that sync every {_DAILY_SYNC_FREQUENCY} minutes."
         )
     sensitivity = payload.get("data_delay_sensitivity")
     if "data_delay_threshold" in payload and sensitivity is not None and sensitivity != _CUSTOM_SENSITIVITY:
-        raise FivetranValidationError(
-            "data_delay_threshold",
-            f"Fivetran ignores the threshold unless data_delay_sensitivity is {_CUSTOM_SENSITIVITY!r},"
-            f" but it is {sensitivity!r} in the same update.",
-            f"together with data_delay_sensitivity={_CUSTOM_SENSITIVITY!r},"
-            " or without data_delay_sensitivity",
+        warnings.append(
+            f"data_delay_threshold is sent with data_delay_sensitivity={sensitivity!r}: Fivetran uses the"
+            f" threshold only while the sensitivity is {_CUSTOM_SENSITIVITY!r}."
         )
+    for name, value in payload.items():
+        if value == "" and FIELDS[name].kind == "str":
+            warnings.append(
+                f"{name} is sent as an empty string. If a template rendered nothing, pass None instead"
+                " to leave the field unchanged."
+            )
+    return warnings
+
+
+def runs_setup_tests(payload: Mapping[str, Any]) -> bool:
+    """Whether Fivetran runs setup tests for this update body (its default is to run them).
+
+    :param payload: a request body, typically the output of :func:`with_setup_test_policy`.
+    """
+    return payload.get("run_setup_tests", True) is not False
+
+
+def with_setup_test_policy(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The body to send: ``run_setup_tests: false`` added when the update needs no setup tests.
+
+    Fivetran runs setup tests after every update unless told not to. They take seconds to minutes
+    and count against a setup-test rate limit, yet a pause, a resume or a schedule change does
+    not alter anything they check. So when the caller did not set ``run_setup_tests`` and no field
+    with ``setup_tested`` is sent, the body gets ``run_setup_tests: false``. A value the caller set
+    is always kept, and an update touching ``config``, ``auth`` or a networking field is sent as
+    given, so Fivetran tests it as it would by default. A trust flag without ``run_setup_tests`` gets
+    ``run_setup_tests: true``, which the OpenAPI asks for beside it.
+
+    :param payload: the output of :func:`build_update_payload`.
+    :return: a new dict in catalogue order.
+    """
+    if "run_setup_tests" in payload:
+        return dict(payload)
+    if any(name in payload for name in _TRUST_FIELDS):
+        # The OpenAPI asks for run_setup_tests=true beside a trust flag; it is the default anyway.
+        wanted = True
+    elif any(FIELDS[name].setup_tested for name in payload):
+        return dict(payload)
+    else:
+        wanted = False
+    with_switch = {**payload, "run_setup_tests": wanted}
+    return {name: with_switch[name] for name in FIELD_NAMES if name in with_switch}
 
 
 def current_value(name: str, connection: Mapping[str, Any]) -> Any:

@@ -109,7 +109,7 @@ def test_sync_frequency_follows_the_logical_date(
     assert state == "success"
     patches = [r for r in demo_sim.requests if r.method == "PATCH"]
     assert [(r.path, r.json) for r in patches] == [
-        ("/v1/connections/warehouse_orders", {"sync_frequency": expected})
+        ("/v1/connections/warehouse_orders", {"sync_frequency": expected, "run_setup_tests": False})
     ]
     assert demo_sim.connection("warehouse_orders")["sync_frequency"] == expected
 
@@ -123,7 +123,9 @@ def test_historical_resync_waits_for_the_sync(airflow_db: Path, demo_sim: Fivetr
     assert after["status"]["sync_state"] == "scheduled"
     assert after["succeeded_at"] and after["succeeded_at"] != before
     # One request for the sync, then only reads while it runs (3 s here, polled every 2 s).
-    assert [r.json for r in demo_sim.requests if r.method == "PATCH"] == [{"is_historical_sync": True}]
+    assert [r.json for r in demo_sim.requests if r.method == "PATCH"] == [
+        {"is_historical_sync": True, "run_setup_tests": False}
+    ]
     assert 1 <= demo_sim.request_count(method="GET", path="/v1/connections/warehouse_orders") <= 4
     assert {r.path for r in demo_sim.requests} == {"/v1/connections/warehouse_orders"}
 

@@ -60,6 +60,7 @@ NOT_FIELD_ARGS = {
     "only_if_changed",
     "dry_run",
     "wait_for_completion",
+    "start_sync_if_needed",
     "wait_for_state",
     "poll_interval",
     "timeout",
@@ -223,9 +224,14 @@ def test_templated_fields_render_to_api_types(airflow_db: Path, sim: FivetranSim
 
     assert task_states(dag_run) == {("update", -1): "success", ("daily", -1): "success"}
     # Exactly the given fields, with the API's JSON types (Jinja rendered them as strings).
-    assert _patches(sim, "conn_tpl") == [{"paused": True, "sync_frequency": 60}]
+    assert _patches(sim, "conn_tpl") == [{"paused": True, "sync_frequency": 60, "run_setup_tests": False}]
     assert _patches(sim, "conn_daily") == [
-        {"sync_frequency": 1440, "daily_sync_time": "07:00", "schedule_type": "auto"}
+        {
+            "sync_frequency": 1440,
+            "daily_sync_time": "07:00",
+            "schedule_type": "auto",
+            "run_setup_tests": False,
+        }
     ]
     state = sim.connection("conn_tpl")
     assert (state["paused"], state["sync_frequency"]) == (True, 60)
@@ -310,9 +316,9 @@ def test_expand_kwargs(airflow_db: Path, sim: FivetranSimulator) -> None:
     dag_run = _run(dag)
 
     assert task_states(dag_run) == {("tune", index): "success" for index in range(3)}
-    assert _patches(sim, "kw_a") == [{"sync_frequency": 60}]
-    assert _patches(sim, "kw_b") == [{"sync_frequency": 120}]
-    assert _patches(sim, "kw_c") == [{"paused": True, "schedule_type": "manual"}]
+    assert _patches(sim, "kw_a") == [{"sync_frequency": 60, "run_setup_tests": False}]
+    assert _patches(sim, "kw_b") == [{"sync_frequency": 120, "run_setup_tests": False}]
+    assert _patches(sim, "kw_c") == [{"paused": True, "schedule_type": "manual", "run_setup_tests": False}]
     assert sim.connection("kw_b")["sync_frequency"] == 120
     assert sim.connection("kw_c")["schedule_type"] == "manual"
 

@@ -59,12 +59,16 @@ def _import_errors(tmp_path: Path, arguments: str) -> str:
             "'sync_frequency'",
             "Allowed: 1, 5, 15, 30, 60, 120, 180, 360, 480, 720, 1440.",
         ),
-        ('daily_sync_time="3:30"', "'daily_sync_time'", "'HH:00'"),
+        ('daily_sync_time="3:60"', "'daily_sync_time'", "'HH:MM'"),
         ('schedule_type="sometimes"', "'schedule_type'", "Allowed: 'auto', 'manual'."),
         ('networking_method="Carrier pigeon"', "'networking_method'", "'SshTunnel'"),
         ("paused=None", "'payload'", "at least one of: config, auth, paused"),
         ("", "'payload'", "at least one of: config, auth, paused"),
-        ("sync_frequency=60, daily_sync_time='03:00'", "'daily_sync_time'", "sync_frequency=1440"),
+        (
+            "paused=True, trust_certificates=True, run_setup_tests=False",
+            "'trust_certificates'",
+            "run_setup_tests=True",
+        ),
         ("run_setup_tests=True", "'run_setup_tests'", "together with at least one of"),
         # One literal value wrong next to a templated one: the literal one is still checked now.
         ('sync_frequency=7, paused="{{ params.pause }}"', "'sync_frequency'", "1440"),

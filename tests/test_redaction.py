@@ -283,8 +283,8 @@ def test_secret_values_ignores_other_fields() -> None:
         {"auth": ["pg-pass"]},
         {"external_secrets_keys_config": "pg-pass"},
         {"config": {"password": "pg-pass"}, "sync_frequency": "often"},
-        {"config": {"password": "pg-pass"}, "trust_certificates": True},
-        {"config": {"password": "pg-pass"}, "daily_sync_time": "14:00", "sync_frequency": 5},
+        {"config": {"password": "pg-pass"}, "trust_certificates": True, "run_setup_tests": False},
+        {"config": {"password": "pg-pass"}, "daily_sync_time": "25:00", "sync_frequency": 5},
         {"config": {"password": "pg-pass"}, "sync_frequncy": 60},
     ],
 )

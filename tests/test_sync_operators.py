@@ -183,7 +183,9 @@ def test_sync_success_paused_broken_and_no_wait(
     assert (_count(sim, "GET", "paused"), _count(sim, "POST", "paused", "/sync")) == (1, 0)
     assert tis["paused"].try_number == 1
     # Resumed when asked: one PATCH (paused=false), then the sync.
-    assert [r.json for r in sim.requests if r.method == "PATCH"] == [{"paused": False}]
+    assert [r.json for r in sim.requests if r.method == "PATCH"] == [
+        {"paused": False, "run_setup_tests": False}
+    ]
     assert _count(sim, "POST", "resumed", "/sync") == 1
     assert xcom(dag_run, "resumed")["paused"] is False
     # Broken: one read, nothing sent.

@@ -74,6 +74,10 @@ class Fault:
     after_apply: bool = False
 
     def __post_init__(self) -> None:
+        # Normalised here so that the Python API and the admin route arm the same fault.
+        object.__setattr__(self, "headers", dict(self.headers) if self.headers else None)
+        if self.method is not None:
+            object.__setattr__(self, "method", self.method.upper())
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP status code, got {self.status!r}.")
         if self.delay < 0:

@@ -1,44 +1,11 @@
 """How Fivetran judges a ``PATCH /v1/connections/{id}`` body: the simulator's own reading.
 
-This module stands in for Fivetran's server-side checks. It is written from Fivetran's two
-documents (the "Update a Connection" reference page and the OpenAPI definition, both kept in the
-project's ground-truth folder) and deliberately shares nothing with the provider's field
-catalogue: a rule that is wrong in the provider must not be wrong here too, or no test could see
-it. A test compares the two readings over a corpus of bodies.
-
-Where the two documents disagree, the OpenAPI (the newer and machine-read definition) wins, and
-each rule says so where it matters:
-
-* ``data_delay_threshold`` with a ``data_delay_sensitivity`` other than ``CUSTOM`` is accepted:
-  both documents describe the threshold as *unused* then, not as an error, and the reference
-  page's own example sends ``0`` with ``LOW``.
-* ``schema_status``: the OpenAPI lists ``blocked_on_capture`` and ``ready``, but its example and
-  the reference page's example send ``BLOCKED_ON_CAPTURE``; both spellings are accepted.
-* ``sync_frequency``: the OpenAPI types it as an integer yet lists its allowed values as strings
-  (``"1"`` ... ``"1440"``), so both ``60`` and ``"60"`` are accepted. Booleans and other numbers
-  are not; an integral JSON number such as ``60.0`` counts as the integer it equals.
-* Booleans are JSON booleans: no document lists string values for them, so ``"true"`` is refused.
-  ``data_delay_threshold`` likewise has no string values listed and must be a JSON integer.
-* ``daily_sync_time``: the OpenAPI's update schema gives the format ``HH:MM`` (UTC) and says the
-  time is reported only when ``sync_frequency`` is 1440 and the time was set explicitly. Nothing
-  makes it an error with another frequency, in the request or stored, so it is accepted whatever
-  the frequency; the simulator stores it and reports it once the frequency is 1440. The creation
-  schema's "one-hour increments" is a rule for creating connections and is not applied here.
-* ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` only steer this update's
-  setup tests, so they cannot be sent alone (the OpenAPI requires a persistent parameter beside
-  them). The OpenAPI also says the trust flags go with ``run_setup_tests=true``; since that flag
-  defaults to true, only an explicit ``false`` next to a trust flag is refused.
-* ``null`` is read as "not given", as a Java server reading JSON into an object does: the
-  reference page's example sends ``"config": null`` and ``"auth": null``. A body whose persistent
-  fields are all ``null`` therefore has no persistent field.
-* Fields neither document lists are refused (the documents do not say what Fivetran does with
-  them; refusing shows a typo in a test instead of silently dropping it).
-* The newer ``schedule`` object exists in the OpenAPI for transformations only, not for
-  connections, so it is an unknown field here. (fivetran-cli 1.1.0 lists a ``schedule`` column
-  for connections, a hint of a newer definition than the June 2026 one these rules follow.)
-
-Values of ``config``, ``auth`` and ``external_secrets_keys_config`` may be secrets and are never
-repeated in a message.
+Written from Fivetran's reference page and OpenAPI (the project's ground-truth folder), and
+deliberately sharing nothing with the provider's field catalogue: a rule that is wrong in the
+provider must not be wrong here too, or no test could see it. A test compares the two readings
+over a corpus of bodies. Where the documents disagree the OpenAPI wins; each such case, and why,
+is listed in ``docs/simulator-api.md`` ("Request validation"). Values of ``config``, ``auth`` and
+``external_secrets_keys_config`` may be secrets and are never repeated in a message.
 """
 
 from __future__ import annotations
@@ -50,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "SCHEDULE_TYPES",
+    "SETUP_TEST_ONLY_FIELDS",
     "SYNC_FREQUENCIES",
     "UPDATABLE_FIELDS",
     "check_update_body",
@@ -60,7 +29,7 @@ SYNC_FREQUENCIES = (1, 5, 15, 30, 60, 120, 180, 360, 480, 720, 1440)
 _SYNC_FREQUENCY_TEXTS = frozenset(str(minutes) for minutes in SYNC_FREQUENCIES)
 _SENSITIVITIES = ("LOW", "NORMAL", "HIGH", "CUSTOM", "SYNC_FREQUENCY")
 _SCHEMA_STATUSES = ("blocked_on_capture", "ready")
-_SCHEDULE_TYPES = ("auto", "manual")
+SCHEDULE_TYPES = ("auto", "manual")
 # The update schema's list; the answer can also report UnmanagedProxyAgent and Unknown.
 _NETWORKING_METHODS = ("Directly", "PrivateLink", "SshTunnel", "ProxyAgent")
 _INT32 = (-(2**31), 2**31 - 1)
@@ -155,7 +124,7 @@ _FIELDS: Mapping[str, _Field] = {
     "pause_after_trial": _Field(_boolean),
     "is_historical_sync": _Field(_boolean),
     "schema_status": _Field(_one_of(_SCHEMA_STATUSES, any_case=True)),
-    "schedule_type": _Field(_one_of(_SCHEDULE_TYPES)),
+    "schedule_type": _Field(_one_of(SCHEDULE_TYPES)),
     "networking_method": _Field(_one_of(_NETWORKING_METHODS)),
     "destination_configuration": _Field(_destination_configuration),
     "private_link_id": _Field(_string),
@@ -167,6 +136,9 @@ _FIELDS: Mapping[str, _Field] = {
 
 UPDATABLE_FIELDS = tuple(_FIELDS)
 """Every field the documents list for ``PATCH /v1/connections/{id}``."""
+
+SETUP_TEST_ONLY_FIELDS = frozenset(name for name, spec in _FIELDS.items() if not spec.persistent)
+"""The fields that only steer one update's setup tests: Fivetran does not store them."""
 
 
 def check_update_body(body: Mapping[str, Any]) -> list[str]:

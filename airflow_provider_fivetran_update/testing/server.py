@@ -6,16 +6,20 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from airflow_provider_fivetran_update.testing.app import SimulatorApp
-
 __all__ = ["BackgroundServer"]
 
 BACKLOG = 2048
+
+AsgiApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
 
 
 def _tracking_protocol(registry: dict[Any, asyncio.BaseTransport]) -> type[asyncio.Protocol]:
@@ -39,9 +43,11 @@ def _tracking_protocol(registry: dict[Any, asyncio.BaseTransport]) -> type[async
 
 
 class BackgroundServer:
-    """uvicorn serving a :class:`SimulatorApp` from a daemon thread.
+    """uvicorn serving an ASGI application from a daemon thread.
 
     :param app: the application.
+    :param transports: if given, kept filled with each open connection's transport by peer
+        address (the ASGI ``client``), so that the app can close a connection without answering.
     :param host: the address to bind.
     :param port: the port to bind; 0 picks a free one.
     :param timeout_keep_alive: seconds an idle keep-alive connection stays open.
@@ -51,8 +57,9 @@ class BackgroundServer:
 
     def __init__(
         self,
-        app: SimulatorApp,
+        app: AsgiApp,
         *,
+        transports: dict[Any, asyncio.BaseTransport] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         timeout_keep_alive: int = 30,
@@ -60,6 +67,7 @@ class BackgroundServer:
         access_log: bool = False,
     ) -> None:
         self._app = app
+        self._transports = transports
         self._host = host
         self._port = port
         self._timeout_keep_alive = timeout_keep_alive
@@ -88,7 +96,7 @@ class BackgroundServer:
             self._app,
             host=self._host,
             port=self.bound_port,
-            http=_tracking_protocol(self._app.transports),
+            http="auto" if self._transports is None else _tracking_protocol(self._transports),
             lifespan="off",
             log_config=None,
             log_level=self._log_level,

@@ -1,19 +1,20 @@
 """:class:`FivetranSimulator`: a stateful, offline Fivetran REST API on a loopback port.
 
-The simulator composes the state model (:mod:`.state`), the faults, rate limiter and request log
-(:mod:`.faults`), the HTTP layer (:mod:`.app`) and a uvicorn server in a background thread
-(:mod:`.server`). Everything a test does in Python can also be done over HTTP under ``/__admin``.
+The façade composes the core (:mod:`.core`: state, clock, faults, limits, request log), the ASGI
+app serving it (:mod:`.app`) and a uvicorn server in a background thread (:mod:`.server`).
+Everything a test does in Python can also be done over HTTP under ``/__admin``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from airflow_provider_fivetran_update.testing.app import SimulatorApp
+from airflow_provider_fivetran_update.testing.core import SimulatorCore
 from airflow_provider_fivetran_update.testing.faults import (
     Fault,
     FaultQueue,
@@ -25,12 +26,7 @@ from airflow_provider_fivetran_update.testing.faults import (
 )
 from airflow_provider_fivetran_update.testing.net import is_loopback
 from airflow_provider_fivetran_update.testing.server import BackgroundServer
-from airflow_provider_fivetran_update.testing.state import (
-    DEFAULT_GROUP_ID,
-    Clock,
-    SimulatorState,
-    check_historical_sync_start,
-)
+from airflow_provider_fivetran_update.testing.state import DEFAULT_GROUP_ID, Clock, SimulatorState
 
 __all__ = ["AIRFLOW_CONN_ENV", "FivetranSimulator"]
 
@@ -101,29 +97,23 @@ class FivetranSimulator:
                 f"The Fivetran simulator only binds to loopback addresses, not {host!r}; "
                 "pass allow_non_loopback=True to serve other machines."
             )
-        if setup_tests_seconds < 0:
-            raise ValueError("setup_tests_seconds must be >= 0.")
-        self.api_key = api_key
-        self.api_secret = api_secret
         self.host = host
-        self.setup_tests_seconds = setup_tests_seconds
-        self.legacy_connectors_path = legacy_connectors_path
-        self.state = SimulatorState(
+        self.core = SimulatorCore(
+            api_key=api_key,
+            api_secret=api_secret,
             clock=clock,
             historical_sync_seconds=historical_sync_seconds,
             sync_seconds=sync_seconds,
+            setup_tests_seconds=setup_tests_seconds,
+            setup_test_limits=setup_test_limits,
             schedule_scale=schedule_scale,
             historical_sync_start=historical_sync_start,
+            legacy_connectors_path=legacy_connectors_path,
         )
-        self.faults = FaultQueue()
-        self.rate_limiter = RateLimiter()
-        self.setup_test_limiter = SetupTestLimiter()
-        self.setup_test_limiter.configure(setup_test_limits)
-        self._setup_test_limits = setup_test_limits
-        self.request_log = RequestLog()
-        self._seeded = False
+        app = SimulatorApp(self.core)
         self._server = BackgroundServer(
-            SimulatorApp(self),
+            app,
+            transports=app.transports,
             host=host,
             port=port,
             timeout_keep_alive=timeout_keep_alive,
@@ -133,6 +123,65 @@ class FivetranSimulator:
         self._port: int | None = None
         if seed:
             self.seed_demo()
+
+    # -- the core's parts, for tests that reach below the façade -----------------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The API key clients must send."""
+        return self.core.api_key
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self.core.api_key = value
+
+    @property
+    def api_secret(self) -> str:
+        """The API secret clients must send."""
+        return self.core.api_secret
+
+    @api_secret.setter
+    def api_secret(self, value: str) -> None:
+        self.core.api_secret = value
+
+    @property
+    def setup_tests_seconds(self) -> float:
+        """Real seconds setup tests take; settable (see the constructor's parameter)."""
+        return self.core.setup_tests_seconds
+
+    @setup_tests_seconds.setter
+    def setup_tests_seconds(self, seconds: float) -> None:
+        self.core.setup_tests_seconds = seconds
+
+    @property
+    def legacy_connectors_path(self) -> bool:
+        """Whether the older ``/v1/connectors/...`` paths are served."""
+        return self.core.legacy_connectors_path
+
+    @property
+    def state(self) -> SimulatorState:
+        """The connections and the clock."""
+        return self.core.state
+
+    @property
+    def faults(self) -> FaultQueue:
+        """The armed faults."""
+        return self.core.faults
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """The API rate limit."""
+        return self.core.rate_limiter
+
+    @property
+    def setup_test_limiter(self) -> SetupTestLimiter:
+        """The account's setup-test rate limit."""
+        return self.core.setup_test_limiter
+
+    @property
+    def request_log(self) -> RequestLog:
+        """The recorded ``/v1`` requests."""
+        return self.core.request_log
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -301,70 +350,17 @@ class FivetranSimulator:
 
     def seed_demo(self) -> list[str]:
         """Add a few demo connections and return their ids."""
-        demo: list[tuple[str, dict[str, Any]]] = [
-            (
-                "warehouse_orders",
-                {
-                    "service": "postgres",
-                    "schema": "orders",
-                    "config": {
-                        "host": "orders-db.internal",
-                        "port": 5432,
-                        "database": "orders",
-                        "user": "fivetran",
-                        "password": "demo-postgres-password",
-                        "update_method": "XMIN",
-                    },
-                },
-            ),
-            (
-                "crm_salesforce",
-                {
-                    "service": "salesforce",
-                    "schema": "salesforce",
-                    "paused": True,
-                    "sync_frequency": 60,
-                    "config": {"is_sandbox": False},
-                    "auth": {"client_access": {"client_id": "demo-client", "client_secret": "demo-secret"}},
-                },
-            ),
-            (
-                "ads_manual",
-                {
-                    "service": "google_ads",
-                    "schema": "google_ads",
-                    "schedule_type": "manual",
-                    "sync_frequency": 1440,
-                    "daily_sync_time": "03:00",
-                    "config": {"customer_id": "123-456-7890", "api_key": "demo-google-ads-key"},
-                },
-            ),
-            (
-                "legacy_mysql",
-                {
-                    "service": "mysql",
-                    "schema": "legacy_shop",
-                    "setup_state": "broken",
-                    "broken": True,
-                    "fail_historical_sync": True,
-                    "config": {"host": "legacy.internal", "port": 3306, "user": "etl", "password": "old-pw"},
-                },
-            ),
-        ]
-        for connection_id, options in demo:
-            self.add_connection(connection_id, **options)
-        self._seeded = True
-        return [connection_id for connection_id, _ in demo]
+        return self.core.seed_demo()
 
     # -- time ----------------------------------------------------------------------------------
 
     def now(self) -> datetime:
         """The simulated time."""
-        return datetime.fromtimestamp(self.state.now(), UTC)
+        return self.core.now()
 
     def advance(self, seconds: float) -> datetime:
         """Move the simulated time forward (syncs finish, scheduled syncs start) and return it."""
-        return datetime.fromtimestamp(self.state.advance(seconds), UTC)
+        return self.core.advance(seconds)
 
     # -- faults and limits ---------------------------------------------------------------------
 
@@ -391,13 +387,13 @@ class FivetranSimulator:
         self.faults.add(
             Fault(
                 status=status,
-                headers=dict(headers) if headers else None,
+                headers=headers,
                 body=body,
                 delay=delay,
                 drop=drop,
                 malformed=malformed,
                 path=path,
-                method=method.upper() if method else None,
+                method=method,
                 after_apply=after_apply,
             ),
             n,
@@ -414,7 +410,7 @@ class FivetranSimulator:
 
     @historical_sync_start.setter
     def historical_sync_start(self, mode: str) -> None:
-        self.state.historical_sync_start = check_historical_sync_start(mode)
+        self.state.historical_sync_start = mode
 
     def set_setup_test_limits(self, limits: SetupTestLimits) -> None:
         """Change the setup-test rate limit (see ``setup_test_limits``); the windows start empty."""
@@ -456,15 +452,7 @@ class FivetranSimulator:
 
         :param seed: add the demo connections again; by default, only if they were seeded before.
         """
-        reseed = self._seeded if seed is None else seed
-        self.state.clear()
-        self.faults.clear()
-        self.rate_limiter.configure(None)
-        self.setup_test_limiter.configure(self._setup_test_limits)
-        self.request_log.clear()
-        self._seeded = False
-        if reseed:
-            self.seed_demo()
+        self.core.reset(seed=seed)
 
     def __repr__(self) -> str:
         where = self.url if self._port is not None else "not running"

@@ -3,30 +3,8 @@
 Nothing here knows about HTTP. :class:`SimulatorState` holds the connections behind one lock and
 advances them lazily: every read or change first brings the connection up to "now" (a sync whose
 duration has elapsed is finished, a due automatic sync is started), so no background task runs and
-a test that controls the clock controls everything.
-
-Time model, in Fivetran's words:
-
-* ``paused: true`` sets ``sync_state`` to ``paused``; ``paused: false`` sets it back to
-  ``scheduled`` (or ``syncing`` while a sync still runs).
-* ``is_historical_sync: true`` starts a historical sync at once (``sync_state`` ``syncing``,
-  or at the next sync with ``historical_sync_start="next_scheduled"``,
-  ``status.is_historical_sync`` true). After ``historical_sync_seconds`` it ends: ``succeeded_at``
-  is set, or ``failed_at`` plus a status task when the connection fails its syncs. The flag is
-  cleared either way. Requested while paused, or on a ``manual`` schedule, it waits for the
-  unpause, or for ``POST /sync`` respectively.
-* A sync of a connection whose ``setup_state`` is ``broken`` fails.
-* Setup tests run on every update that does not send ``run_setup_tests: false`` (the OpenAPI
-  says the flag defaults to true), and on ``POST /test``. They pass (``connected``) or, for a
-  connection marked ``broken``, fail (``broken``, a FAILED test and a status warning).
-* ``schedule_type: manual`` never starts a sync by itself. ``auto`` connections sync every
-  ``sync_frequency`` minutes only when ``schedule_scale`` (simulated seconds per minute) is set.
-* ``POST /resync`` starts a historical sync (or a table re-sync for a ``scope``) at once, after
-  completing a running sync; on a paused connection it waits for the resume.
-* A connection told to :meth:`~SimulatorState.reschedule_next_sync` puts its next sync in
-  ``sync_state`` ``rescheduled`` with ``rescheduled_for`` (the source's API quota ran out). At
-  that time an ``auto`` connection starts it; a ``manual`` one waits for ``POST /sync``.
-* A connection marked ``fail_syncs`` fails every sync (``failed_at`` plus a status task).
+a test that controls the clock controls everything. The time model (pauses, syncs, historical
+syncs, setup tests, rescheduled syncs) is described in ``docs/simulator-api.md``.
 """
 
 from __future__ import annotations
@@ -42,6 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact
+
+# State names are facts the provider shares with Fivetran, declared once in states.py. What a PATCH
+# may hold and what is stored come from the simulator's own reading of Fivetran (fivetran_rules.py),
+# never from fields.py, so that the simulator does not judge requests with the provider's rules.
+from airflow_provider_fivetran_update.states import SETUP_STATES, SYNC_STATES
+from airflow_provider_fivetran_update.testing.fivetran_rules import SCHEDULE_TYPES, SETUP_TEST_ONLY_FIELDS
 
 __all__ = [
     "HISTORICAL_SYNC_STARTS",
@@ -62,10 +46,7 @@ __all__ = [
 Clock = Callable[[], float]
 """A clock returns the current time as seconds since the epoch (like :func:`time.time`)."""
 
-SYNC_STATES = ("scheduled", "syncing", "paused", "rescheduled")
-SETUP_STATES = ("incomplete", "connected", "broken")
 UPDATE_STATES = ("on_schedule", "delayed")
-SCHEDULE_TYPES = ("auto", "manual")
 STATUS_FIELDS = (
     "setup_state",
     "sync_state",
@@ -260,8 +241,6 @@ _DEFAULT_EXTRA: dict[str, Any] = {
     "source_sync_details": {},
 }
 
-# PATCH fields that only steer this update's setup tests and are never stored.
-_TRANSIENT_FIELDS = frozenset({"run_setup_tests", "trust_certificates", "trust_fingerprints"})
 # PATCH fields with behaviour of their own; everything else is stored as a top-level field.
 _MODELLED_FIELDS = frozenset(
     {
@@ -310,9 +289,18 @@ class SimulatorState:
         self.historical_sync_seconds = historical_sync_seconds
         self.sync_seconds = sync_seconds
         self.schedule_scale = schedule_scale
-        self.historical_sync_start = check_historical_sync_start(historical_sync_start)
+        self._historical_sync_start = check_historical_sync_start(historical_sync_start)
         self._lock = threading.RLock()
         self._connections: dict[str, _Connection] = {}
+
+    @property
+    def historical_sync_start(self) -> str:
+        """One of :data:`HISTORICAL_SYNC_STARTS`; setting it checks the value."""
+        return self._historical_sync_start
+
+    @historical_sync_start.setter
+    def historical_sync_start(self, mode: str) -> None:
+        self._historical_sync_start = check_historical_sync_start(mode)
 
     # -- clock ---------------------------------------------------------------------------------
 
@@ -466,7 +454,7 @@ class SimulatorState:
             conn = self._advanced(connection_id)
             now = self.now()
             for name, value in payload.items():
-                if name in _TRANSIENT_FIELDS:
+                if name in SETUP_TEST_ONLY_FIELDS:
                     continue
                 if name == "config":
                     conn.config = _merge_section(conn.config, value)
