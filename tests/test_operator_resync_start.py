@@ -56,7 +56,7 @@ def sim(
 
 
 def _dag(name: str) -> Any:
-    from airflow.sdk import DAG
+    from airflow_provider_fivetran_update._compat import DAG
 
     return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
 

@@ -19,6 +19,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from airflow_provider_fivetran_update._compat import DAG
 from airflow_provider_fivetran_update.operators.fivetran import (
     CHANGES_KEY,
     FivetranUpdateConnectionOperator,
@@ -234,7 +235,6 @@ def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranS
 
 
 def _dag(name: str) -> Any:
-    from airflow.sdk import DAG
 
     return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
 
@@ -496,7 +496,8 @@ def test_a_rate_limit_storm_ends_each_wait_with_the_timeout_error_by_its_deadlin
         ti = tis[connection_id]
         assert (ti.state, ti.try_number) == ("failed", 1), connection_id  # final: not retried
         assert (_count(sim, "PATCH", connection_id), _count(sim, "GET", connection_id)) == (1, 1)
-        assert (ti.end_date - ti.start_date).total_seconds() < 3 + 5 + 5
+        if ti.start_date is not None:  # Airflow 2.11's dag.test() does not record it
+            assert (ti.end_date - ti.start_date).total_seconds() < 3 + 5 + 5
     logs = caplog.text + "".join(capfd.readouterr())
     assert logs.count("Timed out after 3 s waiting") >= len(cases)
     assert "Fivetran asked to wait 4 s before the next request (Retry-After)" in logs

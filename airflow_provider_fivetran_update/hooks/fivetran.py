@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow.sdk import BaseHook
-
 from airflow_provider_fivetran_update import _compat
+from airflow_provider_fivetran_update._compat import BaseHook
 from airflow_provider_fivetran_update.client import (
     DEFAULT_BASE_URL,
     ApiRequest,
@@ -56,7 +55,8 @@ if TYPE_CHECKING:
 
     import httpx
     import requests
-    from airflow.sdk import Connection
+
+    from airflow_provider_fivetran_update._compat import Connection
 
 log = logging.getLogger(__name__)
 

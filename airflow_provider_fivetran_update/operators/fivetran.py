@@ -10,9 +10,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
-
-from airflow_provider_fivetran_update._compat import AirflowFailException, conf, mask_secret
+from airflow_provider_fivetran_update._compat import (
+    AirflowFailException,
+    BaseOperator,
+    BaseOperatorLink,
+    conf,
+    mask_secret,
+)
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.fields import (
@@ -35,9 +39,8 @@ from airflow_provider_fivetran_update.states import (
 
 if TYPE_CHECKING:
     import jinja2
-    from airflow.sdk import Context
 
-    from airflow_provider_fivetran_update._compat import TaskInstanceKey
+    from airflow_provider_fivetran_update._compat import Context, TaskInstanceKey
     from airflow_provider_fivetran_update.operators.sync import (
         FivetranResyncConnectionOperator as FivetranResyncConnectionOperator,
     )
@@ -264,7 +267,7 @@ class FivetranConnectionLink(BaseOperatorLink):
                 return ""
         # Imported here: resolving the XCom backend reads the configuration, which DAG parsing
         # does not need.
-        from airflow.sdk.execution_time.xcom import XCom
+        from airflow_provider_fivetran_update._compat import XCom
 
         url = XCom.get_value(ti_key=ti_key, key=DASHBOARD_URL_XCOM_KEY)
         return url if isinstance(url, str) else ""
