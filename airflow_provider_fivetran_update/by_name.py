@@ -15,7 +15,7 @@ from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.states import is_rendered_later
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_fivetran_update._compat import Context
 
 __all__ = ["CONNECTION_ID_XCOM_KEY", "FivetranConnectionByName"]
 

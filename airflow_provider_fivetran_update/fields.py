@@ -2,11 +2,12 @@
 
 ``PATCH /v1/connections/{id}`` takes a JSON object whose properties are listed here, once, in
 :data:`FIELDS`: the operator's arguments and ``template_fields``, the validation and coercion of
-rendered values and the documentation table all read from it. ``None`` means "leave unchanged"
-and is never sent. :func:`coerce_value` turns rendered text into the API's types;
-:func:`build_update_payload` checks a whole update, cross-field rules included. Error messages
-name the field and what is accepted, and never repeat a value that may hold secrets. The rules
-in detail: docs/architecture.md.
+rendered values and the documentation table all read from it (the simulator keeps its own
+reading of Fivetran's documents). ``None`` means "leave unchanged" and is never sent.
+:func:`coerce_value` turns rendered text into the API's types; :func:`build_update_payload`
+refuses what Fivetran's documents forbid and nothing more, :func:`update_warnings` names what
+Fivetran will ignore. Error messages never repeat a value that may hold secrets. The rules in
+detail: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -29,22 +30,27 @@ __all__ = [
     "catalogue_markdown",
     "coerce_value",
     "current_value",
+    "runs_setup_tests",
+    "update_warnings",
+    "with_setup_test_policy",
 ]
 
 KINDS = ("bool", "int", "str", "object")
 
+_INT32_MIN = -(2**31)
 _INT32_MAX = 2**31 - 1
 _DAILY_SYNC_FREQUENCY = 1440
 _CUSTOM_SENSITIVITY = "CUSTOM"
 _TEST_ENDPOINT = "POST /v1/connections/{id}/test"
+_TRUST_FIELDS = ("trust_certificates", "trust_fingerprints")
 
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 _BOOL_FORM = "true or false (also yes/no, on/off, 1/0, any case)"
 _INT_RE = re.compile(r"[+-]?\d+")
-_HOUR_RE = re.compile(r"(\d{1,2}):00")
-_STRICT_HOUR_RE = re.compile(r"(\d{2}):00")
-_HOUR_FORM = "a whole hour 'HH:00' in UTC, from '00:00' to '23:00'"
+_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})")
+_STRICT_TIME_RE = re.compile(r"(\d{2}):(\d{2})")
+_TIME_FORM = "a UTC time 'HH:MM' from '00:00' to '23:59'; Fivetran starts daily syncs on the hour ('HH:00')"
 _OBJECT_FORM = "a JSON object (a dict, or a string holding a JSON object)"
 _STRICT_OBJECT_FORM = "a JSON object"
 _MAX_ECHO = 80
@@ -65,6 +71,9 @@ class FieldSpec:
     :param status_path: where ``GET /v1/connections/{id}`` reports the current value in ``data``,
         for example ``("paused",)`` or ``("status", "is_historical_sync")``; empty when it does not.
     :param doc: one line describing the field.
+    :param setup_tested: ``True`` when a change of the field is what Fivetran's setup tests check
+        (credentials, how the source is reached): an update touching none of these fields is sent
+        without setup tests unless asked for (see :func:`with_setup_test_policy`).
     """
 
     name: str
@@ -74,6 +83,7 @@ class FieldSpec:
     may_hold_secrets: bool
     status_path: tuple[str, ...]
     doc: str
+    setup_tested: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -89,6 +99,7 @@ def _spec(
     persistent: bool = True,
     may_hold_secrets: bool = False,
     status_path: tuple[str, ...] | None = None,
+    setup_tested: bool = False,
 ) -> FieldSpec:
     return FieldSpec(
         name=name,
@@ -98,6 +109,7 @@ def _spec(
         may_hold_secrets=may_hold_secrets,
         status_path=(name,) if status_path is None else status_path,
         doc=doc,
+        setup_tested=setup_tested,
     )
 
 
@@ -107,6 +119,7 @@ _CATALOGUE: tuple[FieldSpec, ...] = (
         "object",
         "Service-specific setup settings; only the keys given are changed.",
         may_hold_secrets=True,
+        setup_tested=True,
     ),
     _spec(
         "auth",
@@ -114,6 +127,7 @@ _CATALOGUE: tuple[FieldSpec, ...] = (
         "Service-specific authorization settings (OAuth client, tokens).",
         may_hold_secrets=True,
         status_path=(),
+        setup_tested=True,
     ),
     _spec("paused", "bool", "Stop (true) or resume (false) the connection's syncs."),
     _spec(
@@ -188,23 +202,27 @@ _CATALOGUE: tuple[FieldSpec, ...] = (
         "str",
         "How Fivetran reaches the source.",
         allowed=("Directly", "PrivateLink", "SshTunnel", "ProxyAgent"),
+        setup_tested=True,
     ),
     _spec(
         "hybrid_deployment_agent_id",
         "str",
         "Hybrid deployment agent to run the connection on.",
+        setup_tested=True,
     ),
-    _spec("proxy_agent_id", "str", "Proxy agent to route the connection through."),
-    _spec("private_link_id", "str", "Self-served private link used by the connection."),
+    _spec("proxy_agent_id", "str", "Proxy agent to route the connection through.", setup_tested=True),
+    _spec("private_link_id", "str", "Self-served private link used by the connection.", setup_tested=True),
     _spec(
         "destination_configuration",
         "object",
         "Destination-side settings; the known key is virtual_warehouse (Snowflake).",
+        setup_tested=True,
     ),
     _spec(
         "external_secrets_manager_id",
         "str",
         "External secrets manager instance that holds the connection's secrets.",
+        setup_tested=True,
     ),
     _spec(
         "external_secrets_keys_config",
@@ -212,6 +230,7 @@ _CATALOGUE: tuple[FieldSpec, ...] = (
         "Which setup settings are read from the external secrets manager, and under which keys.",
         may_hold_secrets=True,
         status_path=(),
+        setup_tested=True,
     ),
 )
 
@@ -292,6 +311,9 @@ def _to_int(value: Any, coerce: bool) -> int:
     # bool is a subclass of int: True must not become a sync frequency of 1.
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    # JSON has one number type: 60.0 is the integer 60 to a server that reads it into an int32.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if coerce and isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
         return int(value.strip())
     form = "a whole number (an int or a string of digits)" if coerce else "a JSON integer"
@@ -299,12 +321,10 @@ def _to_int(value: Any, coerce: bool) -> int:
 
 
 def _to_str(value: Any, coerce: bool) -> str:
+    # No minimum length: the OpenAPI sets none, so an empty string is sent (with a warning).
     if not isinstance(value, str):
         raise _Invalid("expected a string.", "a string")
-    text = value.strip() if coerce else value
-    if not text.strip():
-        raise _Invalid("expected a non-empty string.", "a non-empty string")
-    return text
+    return value.strip() if coerce else value
 
 
 def _json_copy(value: Any, where: str) -> Any:
@@ -364,8 +384,8 @@ def _check_destination_configuration(value: dict[str, Any], coerce: bool) -> Non
             # Same meaning as at the top level: leave that setting unchanged.
             del value[key]
             continue
-        if not isinstance(item, str) or not item.strip():
-            raise _Invalid(f"key {key!r} must be a non-empty string, not {item!r}.", form)
+        if not isinstance(item, str):
+            raise _Invalid(f"key {key!r} must be a string, not {item!r}.", form)
         value[key] = item.strip() if coerce else item
 
 
@@ -383,10 +403,10 @@ def _to_enum(spec: FieldSpec, text: str, coerce: bool) -> str:
 
 def _to_daily_sync_time(value: Any, coerce: bool) -> str:
     text = _to_str(value, coerce)
-    match = (_HOUR_RE if coerce else _STRICT_HOUR_RE).fullmatch(text)
-    if match is None or int(match.group(1)) > 23:
-        raise _Invalid("expected a whole hour; Fivetran starts daily syncs on the hour.", _HOUR_FORM)
-    return f"{int(match.group(1)):02d}:00"
+    match = (_TIME_RE if coerce else _STRICT_TIME_RE).fullmatch(text)
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise _Invalid("expected a time of day.", _TIME_FORM)
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
 def _convert(spec: FieldSpec, value: Any, coerce: bool) -> Any:
@@ -396,8 +416,9 @@ def _convert(spec: FieldSpec, value: Any, coerce: bool) -> Any:
         number = _to_int(value, coerce)
         if spec.allowed is not None and number not in spec.allowed:
             raise _Invalid("not an accepted value.", spec.allowed)
-        if not 0 <= number <= _INT32_MAX:
-            raise _Invalid("out of range.", f"a whole number from 0 to {_INT32_MAX}")
+        # The OpenAPI's only bound is the int32 format; it sets no minimum.
+        if not _INT32_MIN <= number <= _INT32_MAX:
+            raise _Invalid("out of range.", f"a 32-bit whole number, from {_INT32_MIN} to {_INT32_MAX}")
         return number
     if spec.kind == "object":
         return _to_object(spec, value, coerce)
@@ -467,29 +488,83 @@ def _check_combinations(payload: Mapping[str, Any]) -> None:
             f" a persistent field. To run setup tests without changing the connection, use {_TEST_ENDPOINT}.",
             "together with at least one of: " + ", ".join(_PERSISTENT_NAMES),
         )
-    for name in ("trust_certificates", "trust_fingerprints"):
-        if name in payload and payload.get("run_setup_tests") is not True:
+    for name in _TRUST_FIELDS:
+        if name in payload and payload.get("run_setup_tests") is False:
             raise FivetranValidationError(
                 name,
-                "only takes effect during setup tests, so it needs run_setup_tests=True in the same update.",
-                "together with run_setup_tests=True",
+                "only takes effect during setup tests, which run_setup_tests=False turns off.",
+                "together with run_setup_tests=True, or without run_setup_tests",
             )
+
+
+def update_warnings(payload: Mapping[str, Any]) -> list[str]:
+    """What in a valid payload Fivetran will accept but not act on, one sentence each.
+
+    :param payload: the output of :func:`build_update_payload`.
+    :return: the warnings, empty when there is nothing to say; no value of a secret field is quoted.
+    """
+    warnings: list[str] = []
+    daily_sync_time = payload.get("daily_sync_time")
+    if isinstance(daily_sync_time, str) and not daily_sync_time.endswith(":00"):
+        warnings.append(
+            f"daily_sync_time {daily_sync_time!r} is not on the hour. The OpenAPI's update schema gives"
+            " the format 'HH:MM', but its definition for creating a connection allows one-hour"
+            " increments only: Fivetran may refuse or round it."
+        )
     frequency = payload.get("sync_frequency")
     if "daily_sync_time" in payload and frequency is not None and frequency != _DAILY_SYNC_FREQUENCY:
-        raise FivetranValidationError(
-            "daily_sync_time",
-            f"Fivetran applies a daily sync time only to daily syncs, but sync_frequency is {frequency}.",
-            f"together with sync_frequency={_DAILY_SYNC_FREQUENCY}, or without sync_frequency",
+        warnings.append(
+            f"daily_sync_time is sent with sync_frequency={frequency}: Fivetran applies a daily sync time"
+            f" only to connections that sync every {_DAILY_SYNC_FREQUENCY} minutes."
         )
     sensitivity = payload.get("data_delay_sensitivity")
     if "data_delay_threshold" in payload and sensitivity is not None and sensitivity != _CUSTOM_SENSITIVITY:
-        raise FivetranValidationError(
-            "data_delay_threshold",
-            f"Fivetran ignores the threshold unless data_delay_sensitivity is {_CUSTOM_SENSITIVITY!r},"
-            f" but it is {sensitivity!r} in the same update.",
-            f"together with data_delay_sensitivity={_CUSTOM_SENSITIVITY!r},"
-            " or without data_delay_sensitivity",
+        warnings.append(
+            f"data_delay_threshold is sent with data_delay_sensitivity={sensitivity!r}: Fivetran uses the"
+            f" threshold only while the sensitivity is {_CUSTOM_SENSITIVITY!r}."
         )
+    for name, value in payload.items():
+        if value == "" and FIELDS[name].kind == "str":
+            warnings.append(
+                f"{name} is sent as an empty string. If a template rendered nothing, pass None instead"
+                " to leave the field unchanged."
+            )
+    return warnings
+
+
+def runs_setup_tests(payload: Mapping[str, Any]) -> bool:
+    """Whether Fivetran runs setup tests for this update body (its default is to run them).
+
+    :param payload: a request body, typically the output of :func:`with_setup_test_policy`.
+    """
+    return payload.get("run_setup_tests", True) is not False
+
+
+def with_setup_test_policy(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The body to send: ``run_setup_tests: false`` added when the update needs no setup tests.
+
+    Fivetran runs setup tests after every update unless told not to. They take seconds to minutes
+    and count against a setup-test rate limit, yet a pause, a resume or a schedule change does
+    not alter anything they check. So when the caller did not set ``run_setup_tests`` and no field
+    with ``setup_tested`` is sent, the body gets ``run_setup_tests: false``. A value the caller set
+    is always kept, and an update touching ``config``, ``auth`` or a networking field is sent as
+    given, so Fivetran tests it as it would by default. A trust flag without ``run_setup_tests`` gets
+    ``run_setup_tests: true``, which the OpenAPI asks for beside it.
+
+    :param payload: the output of :func:`build_update_payload`.
+    :return: a new dict in catalogue order.
+    """
+    if "run_setup_tests" in payload:
+        return dict(payload)
+    if any(name in payload for name in _TRUST_FIELDS):
+        # The OpenAPI asks for run_setup_tests=true beside a trust flag; it is the default anyway.
+        wanted = True
+    elif any(FIELDS[name].setup_tested for name in payload):
+        return dict(payload)
+    else:
+        wanted = False
+    with_switch = {**payload, "run_setup_tests": wanted}
+    return {name: with_switch[name] for name in FIELD_NAMES if name in with_switch}
 
 
 def current_value(name: str, connection: Mapping[str, Any]) -> Any:

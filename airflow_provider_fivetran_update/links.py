@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
-
+from airflow_provider_fivetran_update._compat import BaseOperator, BaseOperatorLink
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.states import is_rendered_later
@@ -62,7 +61,7 @@ class FivetranConnectionLink(BaseOperatorLink):
                 return ""
         # Imported here: resolving the XCom backend reads the configuration, which DAG parsing
         # does not need.
-        from airflow.sdk.execution_time.xcom import XCom
+        from airflow_provider_fivetran_update._compat import XCom
 
         url = XCom.get_value(ti_key=ti_key, key=DASHBOARD_URL_XCOM_KEY)
         return url if isinstance(url, str) else ""

@@ -18,7 +18,7 @@ Trigger it with other ids: ``airflow dags trigger example_fivetran_maintenance
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_fivetran_update.maintenance import fivetran_maintenance_window
 

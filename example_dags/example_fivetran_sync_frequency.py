@@ -10,7 +10,7 @@ before sending anything.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_fivetran_update.operators.fivetran import FivetranUpdateConnectionOperator
 

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# The simulator's fixtures, as a user's project opts in to them (docs/testing-your-dags.md).
+pytest_plugins = ["airflow_provider_fivetran_update.testing.pytest_plugin"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 
@@ -28,6 +31,13 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ.pop("AIRFLOW_CONN_FIVETRAN_DEFAULT", None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _airflow_log_levels() -> None:
+    from tests.airflow_helpers import hide_task_runner_debug_logs
+
+    hide_task_runner_debug_logs()
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Iterator[Path]:
     """Migrate the SQLite metadata DB of the test AIRFLOW_HOME once per session."""
@@ -38,6 +48,27 @@ def airflow_db() -> Iterator[Path]:
         env=os.environ.copy(),
     )
     yield Path(_AIRFLOW_HOME)
+
+
+# Modules whose tests depend on the Airflow version without running a DAG (connection reads from
+# the hook and the triggers): `make test-compat` runs them, with the `airflow` tests, on the
+# releases between the lowest supported one and the latest.
+_COMPAT_MODULES = frozenset({"test_hook.py", "test_trigger.py", "test_trigger_batching.py"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in _COMPAT_MODULES:
+            item.add_marker(pytest.mark.compat)
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets_after_each_test() -> Iterator[None]:
+    from tests.airflow_helpers import forgetting_secrets
+
+    with forgetting_secrets():
+        yield
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

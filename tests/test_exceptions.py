@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException
-
+from airflow_provider_fivetran_update._compat import AirflowException
 from airflow_provider_fivetran_update.exceptions import FivetranAPIError, FivetranValidationError
 
 

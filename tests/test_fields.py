@@ -18,7 +18,11 @@ from airflow_provider_fivetran_update.fields import (
     catalogue_markdown,
     coerce_value,
     current_value,
+    runs_setup_tests,
+    update_warnings,
+    with_setup_test_policy,
 )
+from tests.fidelity.documents import documents_available, openapi_example_body, reference_example_body
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "fivetran"
 FULL_SPEC = SPEC_DIR / "fivetran-openapi.json"
@@ -161,7 +165,7 @@ def test_coerce_sync_frequency(text: Any, expected: int) -> None:
     assert type(coerce_value("sync_frequency", text)) is int
 
 
-@pytest.mark.parametrize("bad", ["60.5", "60.0", 60.0, "sixty", "", "6 0", True, False, [60]])
+@pytest.mark.parametrize("bad", ["60.5", "60.0", 60.5, "sixty", "", "6 0", True, False, [60]])
 def test_coerce_int_rejects_non_integers(bad: Any) -> None:
     with pytest.raises(FivetranValidationError) as info:
         coerce_value("sync_frequency", bad)
@@ -178,16 +182,22 @@ def test_sync_frequency_outside_the_allowed_set(bad: Any) -> None:
     assert "Allowed: 1, 5, 15, 30, 60, 120, 180, 360, 480, 720, 1440." in message
 
 
-@pytest.mark.parametrize(("text", "expected"), [("0", 0), (" 90 ", 90), (2**31 - 1, 2**31 - 1)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    # The OpenAPI gives the threshold an int32 format and no minimum: a negative value is Fivetran's
+    # to judge, so it is sent.
+    [("0", 0), (" 90 ", 90), (2**31 - 1, 2**31 - 1), (-1, -1), ("-5", -5), (-(2**31), -(2**31))],
+)
 def test_coerce_data_delay_threshold(text: Any, expected: int) -> None:
     assert coerce_value("data_delay_threshold", text) == expected
+    assert build_update_payload({"data_delay_threshold": text}, coerce=not isinstance(text, int))
 
 
-@pytest.mark.parametrize("bad", [-1, "-5", 2**31])
-def test_data_delay_threshold_out_of_range(bad: Any) -> None:
+@pytest.mark.parametrize("bad", [2**31, -(2**31) - 1, "99999999999"])
+def test_data_delay_threshold_beyond_int32(bad: Any) -> None:
     message = str(_error({"data_delay_threshold": bad}))
     assert "Invalid Fivetran field 'data_delay_threshold': out of range." in message
-    assert "Allowed: a whole number from 0 to 2147483647." in message
+    assert "Allowed: a 32-bit whole number, from -2147483648 to 2147483647." in message
 
 
 @pytest.mark.parametrize(
@@ -240,23 +250,49 @@ def test_enum_rejects_non_strings() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("14:00", "14:00"), ("00:00", "00:00"), ("23:00", "23:00"), ("9:00", "09:00"), (" 07:00 ", "07:00")],
+    [
+        ("14:00", "14:00"),
+        ("00:00", "00:00"),
+        ("23:00", "23:00"),
+        ("9:00", "09:00"),
+        (" 07:00 ", "07:00"),
+        # The update schema's format is HH:MM; off the hour it is sent with a warning.
+        ("14:30", "14:30"),
+        ("23:59", "23:59"),
+    ],
 )
 def test_coerce_daily_sync_time(text: str, expected: str) -> None:
     assert coerce_value("daily_sync_time", text) == expected
 
 
-@pytest.mark.parametrize("bad", ["14:30", "24:00", "14", "2pm", "14:00:00", "", 14])
+def test_integral_numbers_are_integers() -> None:
+    assert build_update_payload({"sync_frequency": 60.0, "data_delay_threshold": 15.0}, coerce=False) == {
+        "sync_frequency": 60,
+        "data_delay_threshold": 15,
+    }
+
+
+def test_daily_sync_time_off_the_hour_is_sent_with_a_warning() -> None:
+    payload = build_update_payload({"daily_sync_time": "14:30", "sync_frequency": 1440})
+    (warning,) = update_warnings(payload)
+    assert "daily_sync_time '14:30' is not on the hour" in warning
+    assert "one-hour increments" in warning
+
+
+@pytest.mark.parametrize("bad", ["24:00", "14:60", "14", "2pm", "14:00:00", "", "1400", 14])
 def test_daily_sync_time_rejects_other_forms(bad: Any) -> None:
     message = str(_error({"daily_sync_time": bad}))
     assert "Invalid Fivetran field 'daily_sync_time':" in message
     assert f"Got {bad!r}" in message
 
 
-def test_daily_sync_time_names_the_whole_hour_form() -> None:
-    message = str(_error({"daily_sync_time": "14:30"}))
-    assert "expected a whole hour" in message
-    assert "Allowed: a whole hour 'HH:00' in UTC, from '00:00' to '23:00'." in message
+def test_daily_sync_time_names_the_accepted_form() -> None:
+    message = str(_error({"daily_sync_time": "25:00"}))
+    assert "expected a time of day" in message
+    assert (
+        "Allowed: a UTC time 'HH:MM' from '00:00' to '23:59'; Fivetran starts daily syncs on the hour"
+        in message
+    )
 
 
 @pytest.mark.parametrize(
@@ -264,8 +300,6 @@ def test_daily_sync_time_names_the_whole_hour_form() -> None:
 )
 def test_id_fields(name: str) -> None:
     assert coerce_value(name, " agent_1 ") == "agent_1"
-    message = str(_error({name: "  "}))
-    assert f"Invalid Fivetran field {name!r}: expected a non-empty string." in message
     message = str(_error({name: 42}))
     assert f"Invalid Fivetran field {name!r}: expected a string. Got 42 (int). Allowed: a string." in message
 
@@ -326,7 +360,9 @@ def test_destination_configuration_unknown_key_suggests() -> None:
 
 def test_destination_configuration_value_must_be_a_string() -> None:
     message = str(_error({"destination_configuration": {"virtual_warehouse": 3}}))
-    assert "key 'virtual_warehouse' must be a non-empty string, not 3." in message
+    assert "key 'virtual_warehouse' must be a string, not 3." in message
+    # The schema sets no minimum length.
+    assert coerce_value("destination_configuration", {"virtual_warehouse": ""}) == {"virtual_warehouse": ""}
 
 
 def test_coerce_value_passes_none_through() -> None:
@@ -402,11 +438,22 @@ def test_only_setup_test_fields_are_rejected(fields: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", ["trust_certificates", "trust_fingerprints"])
-@pytest.mark.parametrize("run_setup_tests", [None, False, "false"])
-def test_trust_fields_need_run_setup_tests(name: str, run_setup_tests: Any) -> None:
+@pytest.mark.parametrize("run_setup_tests", [False, "false"])
+def test_trust_fields_refuse_run_setup_tests_false(name: str, run_setup_tests: Any) -> None:
     message = str(_error({"paused": False, name: True, "run_setup_tests": run_setup_tests}))
     assert f"Invalid Fivetran field {name!r}: only takes effect during setup tests" in message
-    assert "Allowed: together with run_setup_tests=True." in message
+    assert "which run_setup_tests=False turns off" in message
+    assert "Allowed: together with run_setup_tests=True, or without run_setup_tests." in message
+
+
+@pytest.mark.parametrize("name", ["trust_certificates", "trust_fingerprints"])
+def test_trust_fields_without_run_setup_tests_are_sent_with_it(name: str) -> None:
+    # run_setup_tests defaults to true; the OpenAPI asks for it beside a trust flag, so it is sent.
+    payload = build_update_payload({"paused": False, name: True})
+    assert payload == {"paused": False, name: True}
+    assert with_setup_test_policy(payload) == {"paused": False, name: True, "run_setup_tests": True}
+    with_config = build_update_payload({"config": {"host": "db"}, name: True})
+    assert with_setup_test_policy(with_config)["run_setup_tests"] is True
 
 
 def test_trust_fields_with_run_setup_tests_and_a_persistent_field() -> None:
@@ -427,62 +474,169 @@ def test_trust_fields_with_run_setup_tests_and_a_persistent_field() -> None:
 
 
 @pytest.mark.parametrize("frequency", [60, "360", 1])
-def test_daily_sync_time_with_another_frequency_is_rejected(frequency: Any) -> None:
-    message = str(_error({"daily_sync_time": "14:00", "sync_frequency": frequency}))
-    assert "Invalid Fivetran field 'daily_sync_time': Fivetran applies a daily sync time only" in message
-    assert f"but sync_frequency is {int(frequency)}." in message
-    assert "Allowed: together with sync_frequency=1440, or without sync_frequency." in message
+def test_daily_sync_time_with_another_frequency_is_sent_with_a_warning(frequency: Any) -> None:
+    # Neither document refuses the pair: the create schema says the time applies when the
+    # frequency "is already set or being set by the current request to 1440".
+    payload = build_update_payload({"daily_sync_time": "14:00", "sync_frequency": frequency})
+    assert payload == {"sync_frequency": int(frequency), "daily_sync_time": "14:00"}
+    (warning,) = update_warnings(payload)
+    assert f"daily_sync_time is sent with sync_frequency={int(frequency)}" in warning
+    assert "only to connections that sync every 1440 minutes" in warning
 
 
 def test_daily_sync_time_with_1440_or_alone() -> None:
     both = build_update_payload({"daily_sync_time": "14:00", "sync_frequency": "1440"})
     assert both == {"sync_frequency": 1440, "daily_sync_time": "14:00"}
-    assert build_update_payload({"daily_sync_time": "3:00"}) == {"daily_sync_time": "03:00"}
+    assert update_warnings(both) == []
+    # Alone, the stored frequency decides (the hook warns after the answer if it is not 1440).
+    alone = build_update_payload({"daily_sync_time": "3:00"})
+    assert alone == {"daily_sync_time": "03:00"}
+    assert update_warnings(alone) == []
 
 
 @pytest.mark.parametrize("sensitivity", ["LOW", "normal", "SYNC_FREQUENCY"])
-def test_threshold_with_a_non_custom_sensitivity_is_rejected(sensitivity: str) -> None:
-    message = str(_error({"data_delay_threshold": 30, "data_delay_sensitivity": sensitivity}))
-    assert "Invalid Fivetran field 'data_delay_threshold': Fivetran ignores the threshold" in message
-    assert f"but it is {sensitivity.upper()!r} in the same update." in message
-    assert (
-        "Allowed: together with data_delay_sensitivity='CUSTOM', or without data_delay_sensitivity."
-        in message
-    )
+def test_threshold_with_a_non_custom_sensitivity_is_sent_with_a_warning(sensitivity: str) -> None:
+    # The reference says the threshold "is only used when data_delay_sensitivity set to CUSTOM":
+    # unused, not refused.
+    payload = build_update_payload({"data_delay_threshold": 30, "data_delay_sensitivity": sensitivity})
+    assert payload == {"data_delay_threshold": 30, "data_delay_sensitivity": sensitivity.upper()}
+    (warning,) = update_warnings(payload)
+    assert f"data_delay_threshold is sent with data_delay_sensitivity={sensitivity.upper()!r}" in warning
+    assert "only while the sensitivity is 'CUSTOM'" in warning
 
 
 def test_threshold_with_custom_sensitivity_or_alone() -> None:
     both = build_update_payload({"data_delay_threshold": "30", "data_delay_sensitivity": "custom"})
     assert both == {"data_delay_threshold": 30, "data_delay_sensitivity": "CUSTOM"}
     assert build_update_payload({"data_delay_threshold": 0}) == {"data_delay_threshold": 0}
+    assert update_warnings(both) == []
 
 
-def test_the_reference_example_request_is_valid() -> None:
-    example = {
-        "config": None,
-        "auth": None,
-        "paused": False,
-        "trust_certificates": True,
-        "trust_fingerprints": True,
-        "networking_method": "Directly",
-        "daily_sync_time": "14:00",
-        "run_setup_tests": True,
-        "sync_frequency": 1440,
-        "data_delay_threshold": 0,
-        "pause_after_trial": False,
-        "is_historical_sync": True,
-        "data_delay_sensitivity": "CUSTOM",
-        "schema_status": "BLOCKED_ON_CAPTURE",
-        "destination_configuration": {"virtual_warehouse": "virtual_warehouse"},
-        "schedule_type": "auto",
-        "private_link_id": "private_link_id",
-        "proxy_agent_id": "proxy_agent_id",
-        "hybrid_deployment_agent_id": "hybrid_deployment_agent_id",
+@pytest.mark.parametrize("name", ["proxy_agent_id", "hybrid_deployment_agent_id", "private_link_id"])
+@pytest.mark.parametrize("coerce", [True, False])
+def test_an_empty_id_is_sent_with_a_warning(name: str, coerce: bool) -> None:
+    # The OpenAPI sets no minimum length on these strings.
+    payload = build_update_payload({name: ""}, coerce=coerce)
+    assert payload == {name: ""}
+    (warning,) = update_warnings(payload)
+    assert f"{name} is sent as an empty string" in warning
+    assert "pass None instead" in warning
+
+
+def test_an_empty_enum_is_still_refused() -> None:
+    message = str(_error({"schedule_type": ""}))
+    assert "Invalid Fivetran field 'schedule_type': not an accepted value." in message
+    assert "Allowed: 'auto', 'manual'." in message
+
+
+@pytest.mark.skipif(not documents_available(), reason="Fivetran's documents are not on this machine")
+@pytest.mark.parametrize("coerce", [True, False])
+def test_the_reference_example_request_is_accepted_as_written(coerce: bool) -> None:
+    example = reference_example_body()
+    assert example["data_delay_sensitivity"] == "LOW"  # the pair the hook used to refuse
+    payload = build_update_payload(example, coerce=coerce)
+    # config and auth are null in the example: None means "unchanged", so they are not sent.
+    assert set(payload) == {name for name, value in example.items() if value is not None}
+    assert payload["schema_status"] == "blocked_on_capture"
+    assert payload["data_delay_threshold"] == 0
+    assert update_warnings(payload) == [
+        "data_delay_threshold is sent with data_delay_sensitivity='LOW': Fivetran uses the threshold"
+        " only while the sensitivity is 'CUSTOM'."
+    ]
+
+
+@pytest.mark.skipif(not documents_available(), reason="Fivetran's documents are not on this machine")
+def test_the_openapi_examples_are_accepted() -> None:
+    example = openapi_example_body()
+    assert build_update_payload(example, coerce=False)["sync_frequency"] == 1440
+
+
+def test_there_is_no_schedule_object_on_connections() -> None:
+    # The OpenAPI's schedule object belongs to transformations; connections have schedule_type.
+    error = _error({"schedule": {"schedule_type": "INTERVAL", "interval": 60}})
+    assert error.field == "schedule"
+    assert "unknown field; did you mean 'schedule_type'?" in str(error)
+    assert "Allowed: config, auth, paused," in str(error)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected", "refused_as"),
+    [
+        ({"paused": "true"}, {"paused": True}, "'paused': expected a boolean."),
+        ({"sync_frequency": "60"}, {"sync_frequency": 60}, "'sync_frequency': expected an integer."),
+        (
+            {"data_delay_threshold": " 15 "},
+            {"data_delay_threshold": 15},
+            "'data_delay_threshold': expected an",
+        ),
+        (
+            {"pause_after_trial": "0"},
+            {"pause_after_trial": False},
+            "'pause_after_trial': expected a boolean.",
+        ),
+    ],
+)
+def test_string_typed_numbers_and_booleans(
+    fields: dict[str, Any], expected: dict[str, Any], refused_as: str
+) -> None:
+    # The OpenAPI types them as integer and boolean: a rendered string is sent as that type, and a
+    # raw body carrying the string is refused, as the schema does.
+    assert build_update_payload(fields) == expected
+    assert f"Invalid Fivetran field {refused_as}" in str(_error(fields, coerce=False))
+
+
+# --- setup-test policy ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"paused": True},
+        {"paused": False},
+        {"sync_frequency": 60, "daily_sync_time": "03:00"},
+        {"schedule_type": "manual"},
+        {"is_historical_sync": True},
+        {"data_delay_sensitivity": "HIGH", "pause_after_trial": True, "schema_status": "ready"},
+    ],
+)
+def test_updates_the_setup_tests_do_not_check_turn_them_off(fields: dict[str, Any]) -> None:
+    payload = with_setup_test_policy(build_update_payload(fields))
+    assert payload == {**build_update_payload(fields), "run_setup_tests": False}
+    assert list(payload) == [name for name in FIELD_NAMES if name in payload]
+    assert runs_setup_tests(payload) is False
+
+
+@pytest.mark.parametrize("name", [name for name, spec in FIELDS.items() if spec.setup_tested])
+def test_updates_of_tested_fields_keep_fivetrans_default(name: str) -> None:
+    value = {"bool": True, "int": 1, "str": "Directly", "object": {}}[FIELDS[name].kind]
+    payload = build_update_payload({name: value, "paused": False})
+    assert with_setup_test_policy(payload) == payload
+    assert runs_setup_tests(payload) is True
+
+
+def test_setup_tested_fields() -> None:
+    assert {name for name, spec in FIELDS.items() if spec.setup_tested} == {
+        "config",
+        "auth",
+        "networking_method",
+        "hybrid_deployment_agent_id",
+        "proxy_agent_id",
+        "private_link_id",
+        "destination_configuration",
+        "external_secrets_manager_id",
+        "external_secrets_keys_config",
     }
-    for coerce in (True, False):
-        payload = build_update_payload(example, coerce=coerce)
-        assert "config" not in payload
-        assert payload["schema_status"] == "blocked_on_capture"
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_the_callers_run_setup_tests_is_kept(value: bool) -> None:
+    for fields in (
+        {"paused": True, "run_setup_tests": value},
+        {"config": {"a": 1}, "run_setup_tests": value},
+    ):
+        payload = build_update_payload(fields)
+        assert with_setup_test_policy(payload)["run_setup_tests"] is value
+        assert runs_setup_tests(payload) is value
 
 
 # --- strict mode (the simulator's view of a request) ----------------------------------------------
@@ -500,11 +654,10 @@ def test_strict_mode_rejects_a_string_integer() -> None:
         ({"paused": "true"}, "expected a boolean."),
         ({"paused": 1}, "expected a boolean."),
         ({"sync_frequency": True}, "expected an integer."),
-        ({"sync_frequency": 60.0}, "expected an integer."),
         ({"config": '{"a": 1}'}, "expected a JSON object."),
         ({"networking_method": "directly"}, "not an accepted value."),
         ({"schedule_type": "AUTO"}, "not an accepted value."),
-        ({"daily_sync_time": "9:00"}, "expected a whole hour"),
+        ({"daily_sync_time": "9:00"}, "expected a time of day"),
     ],
 )
 def test_strict_mode_checks_json_types_and_exact_values(fields: dict[str, Any], problem: str) -> None:
@@ -541,9 +694,18 @@ def test_secret_bearing_values_are_never_echoed(name: str, value: Any) -> None:
 
 
 def test_secret_in_config_is_not_echoed_by_cross_field_errors() -> None:
-    fields = {"config": {"password": SECRET}, "daily_sync_time": "14:00", "sync_frequency": 60}
+    fields = {"config": {"password": SECRET}, "trust_certificates": True, "run_setup_tests": False}
     message = str(_error(fields))
+    assert "which run_setup_tests=False turns off" in message
     assert SECRET not in message
+
+
+def test_warnings_never_quote_a_secret() -> None:
+    payload = build_update_payload(
+        {"config": {"password": SECRET}, "daily_sync_time": "14:00", "sync_frequency": 60}
+    )
+    assert update_warnings(payload)
+    assert not any(SECRET in warning for warning in update_warnings(payload))
 
 
 def test_rendered_none_hint_for_a_secret_field_does_not_echo() -> None:

@@ -198,7 +198,8 @@ def test_patch_round_trip(sim: FivetranSimulator) -> None:
     assert data["sync_frequency"] == 60
     (recorded,) = logged(sim, 1)
     assert (recorded.method, recorded.path, recorded.status) == ("PATCH", CONN_PATH, 200)
-    assert recorded.json == {"paused": True, "sync_frequency": 60}  # coerced; None is never sent
+    # coerced; None is never sent; no setup tests for a change they do not check
+    assert recorded.json == {"paused": True, "sync_frequency": 60, "run_setup_tests": False}
     assert recorded.headers["content-type"] == "application/json"
     assert recorded.headers["accept"] == "application/json;version=2"
     assert hook.get_connection_details(CONN)["sync_frequency"] == 60
@@ -551,7 +552,10 @@ def test_async_get_and_update_match_the_sync_path(sim: FivetranSimulator) -> Non
     updated = run_async(hook, lambda: hook.aupdate_connection(CONN, paused="true", sync_frequency=60))
     assert updated["paused"] is True
     recorded = logged(sim, 3)[-1]
-    assert (recorded.method, recorded.json) == ("PATCH", {"paused": True, "sync_frequency": 60})
+    assert (recorded.method, recorded.json) == (
+        "PATCH",
+        {"paused": True, "sync_frequency": 60, "run_setup_tests": False},
+    )
     assert recorded.headers["accept"] == "application/json;version=2"
     assert recorded.headers["content-type"] == "application/json"
     assert recorded.headers["user-agent"].startswith(f"airflow-provider-fivetran-update/{__version__}")

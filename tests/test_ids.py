@@ -140,9 +140,8 @@ def test_the_window_refuses_bad_ids_in_every_form() -> None:
 def test_templated_bad_ids_fail_after_rendering_without_a_request(
     airflow_db: Path, sim: FivetranSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from airflow.sdk import DAG
-
-    from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+    from airflow_provider_fivetran_update._compat import DAG
+    from tests.airflow_helpers import extra_link_url, run_dag, task_states, unique_dag_id
 
     rendered = {name: value for name, value in BAD_IDS.items() if name in ("dot", "dotdot", "slash", "empty")}
     rendered["leading_blank"] = " a"
@@ -173,5 +172,5 @@ def test_templated_bad_ids_fail_after_rendering_without_a_request(
     # The link has no target for an id that cannot be a connection, and looking for one logs nothing.
     assert "XCom not found" not in text
     for name in rendered:
-        assert xcom(dag_run, f"update_{name}", FivetranConnectionLink().xcom_key) == ""
-        assert xcom(dag_run, f"wait_{name}", FivetranConnectionLink().xcom_key) == ""
+        assert extra_link_url(dag_run, f"update_{name}", FivetranConnectionLink()) == ""
+        assert extra_link_url(dag_run, f"wait_{name}", FivetranConnectionLink()) == ""

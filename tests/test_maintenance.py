@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG, Param, task
 
-from airflow_provider_fivetran_update._compat import AirflowSkipException
+from airflow_provider_fivetran_update._compat import DAG, AirflowSkipException, Param, task
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.maintenance import (
     FivetranResumeStrandedOperator,
@@ -26,7 +25,7 @@ from airflow_provider_fivetran_update.maintenance import (
     parse_connection_ids,
 )
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import all_xcoms, run_dag, task_states, unique_dag_id, xcom
 
 pytestmark = pytest.mark.airflow
 
@@ -81,15 +80,7 @@ def _dag(name: str, build: Callable[[], None], **dag_kwargs: Any) -> DAG:
 
 
 def _all_xcom_text(dag_run: Any) -> str:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.scalars(
-            select(XComModel).where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
-        ).all()
-        return json.dumps([XComModel.deserialize_value(row) for row in rows], default=str)
+    return json.dumps(all_xcoms(dag_run), default=str)
 
 
 # -- without running ------------------------------------------------------------------------------
@@ -511,7 +502,7 @@ def test_a_failed_restore_fails_the_run_and_the_run_callback_resumes(
 
 
 def test_the_serialized_dag_fails_the_run_for_a_failed_restore_and_keeps_the_work_as_judge() -> None:
-    from airflow.serialization.serialized_objects import DagSerialization
+    from tests.airflow_helpers import serialized_copy
 
     def build() -> None:
         @task
@@ -520,7 +511,7 @@ def test_the_serialized_dag_fails_the_run_for_a_failed_restore_and_keeps_the_wor
         with fivetran_maintenance_window(["a"]):
             work()
 
-    stored = DagSerialization.from_dict(DagSerialization.to_dict(_dag("serialized", build)))
+    stored = serialized_copy(_dag("serialized", build))
     restore, restored = stored.task_dict[f"{G}.restore"], stored.task_dict[f"{G}.restored"]
     assert restore.is_teardown and not restore.on_failure_fail_dagrun  # the work judges the run ...
     assert not restored.is_teardown and restored.upstream_task_ids == {f"{G}.restore"}  # ... and this

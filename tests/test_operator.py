@@ -21,6 +21,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from airflow_provider_fivetran_update._compat import DAG
 from airflow_provider_fivetran_update.fields import FIELD_NAMES, FIELDS
 from airflow_provider_fivetran_update.operators.fivetran import (
     DASHBOARD_URL_XCOM_KEY,
@@ -30,7 +31,7 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 )
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import run_dag, task_states, xcom
+from tests.airflow_helpers import extra_link_url, rendered_fields, run_dag, task_states, xcom
 
 pytestmark = pytest.mark.airflow
 
@@ -59,6 +60,7 @@ NOT_FIELD_ARGS = {
     "only_if_changed",
     "dry_run",
     "wait_for_completion",
+    "start_sync_if_needed",
     "wait_for_state",
     "poll_interval",
     "timeout",
@@ -75,8 +77,6 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
 
 
 def _dag(dag_id: str, **params: Any) -> Any:
-    from airflow.sdk import DAG
-
     return DAG(dag_id, schedule=None, start_date=START, catchup=False, params=params)
 
 
@@ -86,16 +86,7 @@ def _run(dag: Any, **kwargs: Any) -> Any:
 
 def _rendered_fields(dag_run: Any, task_id: str, map_index: int = -1) -> dict[str, Any]:
     """What Airflow stored for the UI's "Rendered Template" view (the RTIF table)."""
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(RenderedTaskInstanceFields)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, map_index=map_index)
-            .one()
-        )
-        return dict(row.rendered_fields)
+    return rendered_fields(dag_run, task_id, map_index)
 
 
 def _patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
@@ -189,7 +180,7 @@ def test_importing_the_operator_loads_no_http_library() -> None:
     # matters is that a DAG file importing the operator loads nothing more.
     code = (
         "import sys\n"
-        "from airflow.sdk import BaseOperator, BaseOperatorLink\n"
+        "from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink\n"
         "before = set(sys.modules)\n"
         "import airflow_provider_fivetran_update.operators.fivetran\n"
         "heavy = {'requests', 'httpx', 'tenacity', 'uvicorn', 'starlette'}\n"
@@ -242,9 +233,14 @@ def test_templated_fields_render_to_api_types(airflow_db: Path, sim: FivetranSim
 
     assert task_states(dag_run) == {("update", -1): "success", ("daily", -1): "success"}
     # Exactly the given fields, with the API's JSON types (Jinja rendered them as strings).
-    assert _patches(sim, "conn_tpl") == [{"paused": True, "sync_frequency": 60}]
+    assert _patches(sim, "conn_tpl") == [{"paused": True, "sync_frequency": 60, "run_setup_tests": False}]
     assert _patches(sim, "conn_daily") == [
-        {"sync_frequency": 1440, "daily_sync_time": "07:00", "schedule_type": "auto"}
+        {
+            "sync_frequency": 1440,
+            "daily_sync_time": "07:00",
+            "schedule_type": "auto",
+            "run_setup_tests": False,
+        }
     ]
     state = sim.connection("conn_tpl")
     assert (state["paused"], state["sync_frequency"]) == (True, 60)
@@ -329,9 +325,9 @@ def test_expand_kwargs(airflow_db: Path, sim: FivetranSimulator) -> None:
     dag_run = _run(dag)
 
     assert task_states(dag_run) == {("tune", index): "success" for index in range(3)}
-    assert _patches(sim, "kw_a") == [{"sync_frequency": 60}]
-    assert _patches(sim, "kw_b") == [{"sync_frequency": 120}]
-    assert _patches(sim, "kw_c") == [{"paused": True, "schedule_type": "manual"}]
+    assert _patches(sim, "kw_a") == [{"sync_frequency": 60, "run_setup_tests": False}]
+    assert _patches(sim, "kw_b") == [{"sync_frequency": 120, "run_setup_tests": False}]
+    assert _patches(sim, "kw_c") == [{"paused": True, "schedule_type": "manual", "run_setup_tests": False}]
     assert sim.connection("kw_b")["sync_frequency"] == 120
     assert sim.connection("kw_c")["schedule_type"] == "manual"
 
@@ -391,7 +387,7 @@ def test_secrets_are_sent_but_never_stored_or_logged(
     # ...the link points at the connection, and the task log shows what was sent, masked.
     url = "https://fivetran.com/dashboard/connections/conn_secret/status"
     assert xcom(dag_run, "rotate", DASHBOARD_URL_XCOM_KEY) == url
-    assert xcom(dag_run, "rotate", FivetranConnectionLink().xcom_key) == url
+    assert extra_link_url(dag_run, "rotate", FivetranConnectionLink()) == url
     output = capsys.readouterr()
     log = output.out + output.err
     assert "Updated Fivetran connection conn_secret" in log

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_fivetran_update import __version__
 from airflow_provider_fivetran_update.get_provider_info import get_provider_info
+from tests.airflow_helpers import cli_json
 
 PACKAGE = "airflow-provider-fivetran-update"
 HOOK = "airflow_provider_fivetran_update.hooks.fivetran.FivetranHook"
@@ -45,7 +46,7 @@ def airflow_cli() -> dict[str, Any]:
     for command, process in processes.items():
         stdout, stderr = process.communicate(timeout=180)
         assert process.returncode == 0, stderr
-        outputs[command] = json.loads(stdout)
+        outputs[command] = cli_json(stdout)
     return outputs
 
 

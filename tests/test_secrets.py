@@ -98,15 +98,17 @@ def _hook() -> FivetranHook:
 
 
 def _update(mode: str, connection_id: str) -> BaseException:
+    # Without setup tests the update may be sent again after a 502 or garbage, so every attempt's
+    # answer is checked; an update that runs them is sent once (docs/update-operator.md).
     hook = _hook()
     if mode == "sync":
         with pytest.raises(FivetranAPIError) as caught:
-            hook.update_connection(connection_id, config=CONFIG, paused=True)
+            hook.update_connection(connection_id, config=CONFIG, paused=True, run_setup_tests=False)
         return caught.value
 
     async def main() -> None:
         try:
-            await hook.aupdate_connection(connection_id, config=CONFIG, paused=True)
+            await hook.aupdate_connection(connection_id, config=CONFIG, paused=True, run_setup_tests=False)
         finally:
             await hook.aclose()
 
@@ -236,7 +238,7 @@ import json
 import traceback
 
 import pendulum
-from airflow.sdk import DAG
+from airflow_provider_fivetran_update._compat import DAG
 
 from airflow_provider_fivetran_update.operators.fivetran import FivetranUpdateConnectionOperator
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnectionStateSensor
@@ -271,6 +273,7 @@ with DAG(
             connection_id=f"echo_{{scenario}}",
             config=CONFIG,
             paused=True,
+            run_setup_tests=False,
             max_retries={max_retries},
             retry_min_wait=0.01,
             retry_max_wait=0.02,
@@ -295,11 +298,10 @@ def test_a_dag_run_against_an_echoing_api_stores_and_logs_no_secret(
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.trigger import Trigger
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from tests.airflow_helpers import unique_dag_id
+    from tests.airflow_helpers import DAG_TEST_STORES_TRIGGERS, LINKS_IN_XCOM, all_xcoms, unique_dag_id
 
     dag_id = unique_dag_id("secrets_echo")
     callbacks = tmp_path / "callbacks.jsonl"
@@ -368,14 +370,15 @@ def test_a_dag_run_against_an_echoing_api_stores_and_logs_no_secret(
             },
             "wait_deferred": "failed",
         }
-        xcoms = session.scalars(select(XComModel).where(XComModel.dag_id == dag_id)).all()
-        stored = [repr(XComModel.deserialize_value(row)) for row in xcoms]
+        stored = [repr(value) for value in all_xcoms(run)]
         # The trigger's kwargs, and its event while the task waits to resume (cleared after).
         stored += [repr(ti.next_kwargs) for ti in tis]
         stored += [repr(trigger.kwargs) for trigger in session.scalars(select(Trigger)).all()]
         assert run.state == "failed"
-    assert any("dashboard/connections/echo_json_400" in item for item in stored)
-    assert any("echo_ok_then_html_502" in item and "end_time" in item for item in stored)
+    if LINKS_IN_XCOM:
+        assert any("dashboard/connections/echo_json_400" in item for item in stored)
+    if DAG_TEST_STORES_TRIGGERS:
+        assert any("echo_ok_then_html_502" in item and "end_time" in item for item in stored)
     assert leaks("\n".join(stored)) == []
 
 
@@ -383,8 +386,8 @@ def test_uri_passwords_and_common_secret_names_never_reach_xcom_or_the_log(
     airflow_db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import pendulum
-    from airflow.sdk import DAG
 
+    from airflow_provider_fivetran_update._compat import DAG
     from airflow_provider_fivetran_update.operators.fivetran import FivetranUpdateConnectionOperator
     from airflow_provider_fivetran_update.testing import FivetranSimulator
     from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom

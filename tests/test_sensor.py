@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG
 
+from airflow_provider_fivetran_update._compat import DAG, TaskDeferred
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.operators.fivetran import (
@@ -30,13 +30,8 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnectionStateSensor
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
-from tests.airflow_helpers import run_dag, unique_dag_id, xcom
+from tests.airflow_helpers import reschedule_count, run_dag, unique_dag_id, xcom
 from tests.test_trigger import TRIGGERER_NOISE
-
-try:
-    from airflow.sdk.exceptions import TaskDeferred
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.airflow
 
@@ -72,17 +67,7 @@ def _ti(dag_run: Any, task_id: str) -> Any:
 
 
 def _reschedule_count(ti: Any) -> int:
-    from airflow.models.taskreschedule import TaskReschedule
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
-
-    with create_session() as session:
-        return int(
-            session.scalar(
-                select(func.count()).select_from(TaskReschedule).where(TaskReschedule.ti_id == ti.id)
-            )
-            or 0
-        )
+    return reschedule_count(ti)
 
 
 def _sensor_dag(name: str, **sensor_kwargs: Any) -> DAG:
@@ -400,7 +385,8 @@ def test_a_rate_limit_storm_ends_as_a_sensor_timeout_by_the_deadline(
     statuses = [r.status for r in sim.requests if r.path == "/v1/connections/pg_storm"]
     assert statuses == ([200, 429] if mode == "deferrable" else [429])  # no blind retries
     # The deadline plus one request timeout, with room for a loaded machine (it took 21 s).
-    assert (ti.end_date - ti.start_date).total_seconds() < 3 + 5 + 5
+    if ti.start_date is not None:  # Airflow 2.11's dag.test() does not record it
+        assert (ti.end_date - ti.start_date).total_seconds() < 3 + 5 + 5
     output = capfd.readouterr()
     logs = output.out + output.err
     assert "AirflowSensorTimeout" in logs

@@ -46,7 +46,7 @@ def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranS
 
 
 def _dag(name: str) -> Any:
-    from airflow.sdk import DAG
+    from airflow_provider_fivetran_update._compat import DAG
 
     return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
 
@@ -183,7 +183,9 @@ def test_sync_success_paused_broken_and_no_wait(
     assert (_count(sim, "GET", "paused"), _count(sim, "POST", "paused", "/sync")) == (1, 0)
     assert tis["paused"].try_number == 1
     # Resumed when asked: one PATCH (paused=false), then the sync.
-    assert [r.json for r in sim.requests if r.method == "PATCH"] == [{"paused": False}]
+    assert [r.json for r in sim.requests if r.method == "PATCH"] == [
+        {"paused": False, "run_setup_tests": False}
+    ]
     assert _count(sim, "POST", "resumed", "/sync") == 1
     assert xcom(dag_run, "resumed")["paused"] is False
     # Broken: one read, nothing sent.
@@ -412,16 +414,9 @@ def test_invalid_rendered_scope_fails_before_any_request(sim: FivetranSimulator)
 
 
 def _reschedules(dag_run: Any, task_id: str) -> int:
-    from airflow.models.taskreschedule import TaskReschedule
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
+    from tests.airflow_helpers import reschedule_count
 
-    ti = _tis(dag_run)[task_id]
-    with create_session() as session:
-        count = session.scalar(
-            select(func.count()).select_from(TaskReschedule).where(TaskReschedule.ti_id == ti.id)
-        )
-        return int(count or 0)
+    return reschedule_count(_tis(dag_run)[task_id])
 
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])

@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 import pytest
-from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_fivetran_update._compat import TriggerEvent
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow.sdk import BaseHook
-
 from airflow_provider_fivetran_update import _compat
+from airflow_provider_fivetran_update._compat import BaseHook
 from airflow_provider_fivetran_update.api import (
     DEFAULT_BASE_URL,
     ApiRequest,
@@ -39,9 +38,15 @@ from airflow_provider_fivetran_update.exceptions import (
     FivetranError,
     FivetranValidationError,
 )
-from airflow_provider_fivetran_update.fields import build_update_payload
+from airflow_provider_fivetran_update.fields import (
+    build_update_payload,
+    runs_setup_tests,
+    update_warnings,
+    with_setup_test_policy,
+)
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, HookOptions
 from airflow_provider_fivetran_update.ids import check_connection_id
+from airflow_provider_fivetran_update.pacing import pacer_for
 from airflow_provider_fivetran_update.redaction import redact, secret_values
 from airflow_provider_fivetran_update.syncing import normalize_resync_scope, pick_connection_by_name
 
@@ -50,7 +55,8 @@ if TYPE_CHECKING:
 
     import httpx
     import requests
-    from airflow.sdk import Connection
+
+    from airflow_provider_fivetran_update._compat import Connection
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +87,10 @@ def _idempotent(payload: dict[str, Any]) -> bool:
     """Whether sending ``payload`` twice does the same as sending it once.
 
     Setting a value twice is harmless, but a second ``is_historical_sync: true`` cancels and
-    restarts the historical sync the first one started.
+    restarts the historical sync the first one started, and a second update that runs setup tests
+    runs them again: they can take minutes and count against Fivetran's setup-test rate limit.
     """
-    return payload.get("is_historical_sync") is not True
+    return payload.get("is_historical_sync") is not True and not runs_setup_tests(payload)
 
 
 def _cause(request: ApiRequest, exc: BaseException) -> BaseException | None:
@@ -100,6 +107,14 @@ _HISTORICAL_SYNC_NOT_REPEATED = (
     "Fivetran may have started the historical sync although the request failed; it was not "
     "sent again because a second request restarts the sync. Check the connection's "
     "status.is_historical_sync before retrying"
+)
+_UPDATE_NOT_REPEATED = (
+    "Fivetran may have carried out the update although no usable answer came. It was not sent "
+    "again because a second request would start the historical sync over (is_historical_sync) or "
+    "run the setup tests again (they run inside the request, can take minutes and count against "
+    "Fivetran's setup-test rate limit). Check the connection's status.is_historical_sync and "
+    "status.setup_state before retrying. For updates that run setup tests, raise request_timeout, "
+    "or use only_if_changed=True so that a task retry sends only what did not land"
 )
 
 
@@ -292,8 +307,10 @@ class FivetranHook(BaseHook):
         )
 
         timeouts = self._attempt_timeouts(deadline)
+        pacer = pacer_for(credentials)
 
         def send_once() -> dict[str, Any]:
+            booked = pacer.wait(deadline)
             started = time.monotonic()
             try:
                 response = session.request(
@@ -306,6 +323,7 @@ class FivetranHook(BaseHook):
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from _cause(request, exc)
+            pacer.observe(response.headers, booked)
             self._log_answer(request, response.status_code, started)
             return parse_response(
                 request, response.status_code, response.headers, response.content, require_data=require_data
@@ -362,6 +380,7 @@ class FivetranHook(BaseHook):
         params: dict[str, Any] | None = None,
         idempotent: bool = True,
         deadline: float | None = None,
+        not_repeated_hint: str = _HISTORICAL_SYNC_NOT_REPEATED,
     ) -> dict[str, Any]:
         import httpx
 
@@ -378,8 +397,10 @@ class FivetranHook(BaseHook):
         )
 
         timeouts = self._attempt_timeouts(deadline)
+        pacer = pacer_for(credentials)
 
         async def send_once() -> dict[str, Any]:
+            booked = await pacer.await_turn(deadline)
             started = time.monotonic()
             connect, read = next(timeouts)
             try:
@@ -393,6 +414,7 @@ class FivetranHook(BaseHook):
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from _cause(request, exc)
+            pacer.observe(response.headers, booked)
             self._log_answer(request, response.status_code, started)
             return parse_response(request, response.status_code, response.headers, response.content)
 
@@ -403,7 +425,7 @@ class FivetranHook(BaseHook):
         except RetryableAPIError as error:
             if idempotent or not error.maybe_applied:
                 raise
-            raise _not_repeated(error) from error
+            raise _not_repeated(error, not_repeated_hint) from error
 
     # -- shared helpers -------------------------------------------------------------------------
 
@@ -466,14 +488,48 @@ class FivetranHook(BaseHook):
         connection_id = check_connection_id(connection_id)
         return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline))
 
+    @staticmethod
+    def _update_body(connection_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """The body every update sends: validated, with the setup-test policy applied, warnings logged.
+
+        This is the one place the policy is applied: the update operator and the maintenance window
+        reach Fivetran through :meth:`update_connection` too.
+        """
+        payload = with_setup_test_policy(build_update_payload(fields))
+        for warning in update_warnings(payload):
+            log.warning("Fivetran connection %s: %s", connection_id, warning)
+        if "run_setup_tests" not in fields and payload.get("run_setup_tests") is False:
+            log.info(
+                "Fivetran connection %s: sent with run_setup_tests=false, since this update changes "
+                "nothing the setup tests check; pass run_setup_tests=True to run them anyway.",
+                connection_id,
+            )
+        return payload
+
+    @staticmethod
+    def _check_answer(connection_id: str, payload: dict[str, Any], data: dict[str, Any]) -> None:
+        frequency = data.get("sync_frequency")
+        if "daily_sync_time" in payload and "sync_frequency" not in payload and frequency not in (None, 1440):
+            log.warning(
+                "Fivetran connection %s syncs every %s minutes: the daily_sync_time sent applies only "
+                "while it syncs every 1440 minutes.",
+                connection_id,
+                frequency,
+            )
+
     def update_connection(self, connection_id: str, **fields: Any) -> dict[str, Any]:
         """Update a Fivetran connection (``PATCH /v1/connections/{id}``); return it, secrets masked.
 
         The fields are validated and coerced by the field catalogue first: invalid input raises
         :class:`FivetranValidationError` and sends nothing. ``None`` values are left unchanged.
+        Unless ``run_setup_tests`` is given, an update that touches nothing the setup tests check is
+        sent with ``run_setup_tests: false`` (see
+        :func:`~airflow_provider_fivetran_update.fields.with_setup_test_policy`). An update that
+        starts a historical sync or runs setup tests is not sent again after a failure that may
+        have been applied (no answer, 500, 502, 504).
         """
         connection_id = check_connection_id(connection_id)
-        payload = build_update_payload(fields)
+        payload = self._update_body(connection_id, fields)
         for secret in secret_values(payload):
             _compat.mask_secret(secret)
         data = self._request(
@@ -482,7 +538,9 @@ class FivetranHook(BaseHook):
             connection_id=connection_id,
             json=payload,
             idempotent=_idempotent(payload),
+            not_repeated_hint=_UPDATE_NOT_REPEATED,
         )
+        self._check_answer(connection_id, payload, data)
         return redact(data)
 
     def list_connections(
@@ -624,7 +682,7 @@ class FivetranHook(BaseHook):
     async def aupdate_connection(self, connection_id: str, **fields: Any) -> dict[str, Any]:
         """Async :meth:`update_connection` (httpx)."""
         connection_id = check_connection_id(connection_id)
-        payload = build_update_payload(fields)
+        payload = self._update_body(connection_id, fields)
         for secret in secret_values(payload):
             await _compat.amask_secret(secret)
         data = await self._arequest(
@@ -633,7 +691,9 @@ class FivetranHook(BaseHook):
             connection_id=connection_id,
             json=payload,
             idempotent=_idempotent(payload),
+            not_repeated_hint=_UPDATE_NOT_REPEATED,
         )
+        self._check_answer(connection_id, payload, data)
         return redact(data)
 
     async def alist_connections(

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_fivetran_update._compat import Context
 
 KEY_PREFIX = "fivetran_maintenance"
 """Every entry's Variable key starts with this (``fivetran_maintenance:<conn id>:<connection id>``)."""
@@ -182,19 +182,7 @@ def load_run_record(dag_id: str, run_id: str, task_id: str) -> list[dict[str, An
 
         value = XCom.get_one(key="return_value", dag_id=dag_id, task_id=task_id, run_id=run_id)
     else:
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
+        from airflow_provider_fivetran_update._compat import stored_xcom_value
 
-        with create_session() as session:
-            row = session.scalars(
-                select(XComModel).where(
-                    XComModel.dag_id == dag_id,
-                    XComModel.run_id == run_id,
-                    XComModel.task_id == task_id,
-                    XComModel.key == "return_value",
-                    XComModel.map_index == -1,
-                )
-            ).one_or_none()
-            value = None if row is None else XComModel.deserialize_value(row)
+        value = stored_xcom_value(dag_id=dag_id, run_id=run_id, task_id=task_id)
     return list(value) if isinstance(value, list) else None

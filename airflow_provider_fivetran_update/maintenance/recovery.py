@@ -12,15 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_fivetran_update._compat import BaseOperator
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptionsMixin
 from airflow_provider_fivetran_update.maintenance.ledger import Ledger, PausedEntry
 from airflow_provider_fivetran_update.maintenance.window import RUNNING_SYNC_STATES, parse_connection_ids
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from airflow_provider_fivetran_update._compat import Context
     from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 
 __all__ = ["FivetranResumeStrandedOperator", "StrandedConnection", "find_stranded", "resume_stranded"]

@@ -10,10 +10,13 @@ from collections.abc import Callable, Collection, Generator, Iterator, Mapping, 
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import BaseOperator, TaskGroup
-
-from airflow_provider_fivetran_update._compat import AirflowFailException, conf
+from airflow_provider_fivetran_update._compat import (
+    AirflowFailException,
+    BaseOperator,
+    EmptyOperator,
+    TaskGroup,
+    conf,
+)
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
 from airflow_provider_fivetran_update.hooks.options import (
     DEFAULT_CONN_ID,
@@ -25,9 +28,7 @@ from airflow_provider_fivetran_update.maintenance.ledger import Ledger, load_run
 from airflow_provider_fivetran_update.states import is_rendered_later
 
 if TYPE_CHECKING:
-    from airflow.sdk import DAG, Context
-    from airflow.sdk.definitions._internal.abstractoperator import AbstractOperator
-
+    from airflow_provider_fivetran_update._compat import DAG, AbstractOperator, Context
     from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = ["RUNNING_SYNC_STATES", "fivetran_maintenance_window", "parse_connection_ids"]

@@ -9,9 +9,12 @@ import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_fivetran_update._compat import AirflowFailException, conf, mask_secret
+from airflow_provider_fivetran_update._compat import (
+    AirflowFailException,
+    BaseOperator,
+    conf,
+    mask_secret,
+)
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.fields import (
@@ -46,8 +49,8 @@ from airflow_provider_fivetran_update.states import (
 
 if TYPE_CHECKING:
     import jinja2
-    from airflow.sdk import Context
 
+    from airflow_provider_fivetran_update._compat import Context
     from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = [
@@ -174,6 +177,12 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
     :param wait_for_completion: wait until the historical sync requested with
         ``is_historical_sync=True`` has ended (when ``is_historical_sync`` renders to false, there
         is nothing to wait for). Not together with ``wait_for_state``.
+    :param start_sync_if_needed: with ``wait_for_completion``, when Fivetran's answer shows the
+        requested historical sync has not started (a connection on a manual schedule, or Fivetran
+        waiting for the next scheduled sync), start it with ``POST /v1/connections/{id}/sync``.
+        Without it, a connection on a manual schedule fails the task at once instead of waiting
+        until the timeout for a sync that will not start. A paused connection fails the task at
+        once either way.
     :param wait_for_state: wait until the connection is in these states, e.g.
         ``{"setup_state": "connected", "sync_state": "scheduled"}``; a missing key accepts any
         value (a broken connection still fails unless ``"broken"`` is listed). Templated.
@@ -237,6 +246,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         only_if_changed: bool = False,
         dry_run: bool = False,
         wait_for_completion: bool = False,
+        start_sync_if_needed: bool = False,
         wait_for_state: Mapping[str, str | Collection[str] | None] | None = None,
         poll_interval: float = 60.0,
         timeout: float = _DEFAULT_TIMEOUT,
@@ -306,6 +316,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         # BaseOperator.dry_run() is a method (render only); the flag must not shadow it.
         self.is_dry_run = dry_run
         self.wait_for_completion = wait_for_completion
+        self.start_sync_if_needed = start_sync_if_needed
         self.wait_for_state = wait_for_state
         self.poll_interval = poll_interval
         self.timeout = timeout
@@ -433,20 +444,56 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
                 data,
                 requested_at=requested_at if "is_historical_sync" in to_send else None,
             )
-            if data.get("paused") is True or data.get("schedule_type") == "manual":
-                self.log.warning(
-                    "Fivetran connection %s is %s: its historical sync starts only when it is %s. "
-                    "This task waits until then, or until its timeout.",
-                    self.connection_id,
-                    "paused" if data.get("paused") is True else "on a manual schedule",
-                    "resumed" if data.get("paused") is True else "synced (POST /sync)",
-                )
+            self._see_that_the_resync_starts(data)
             condition = WaitCondition.historical_sync(completed_after=completed_after)
         elif expected is not None:
             condition = WaitCondition.state(expected_setup_state=expected[0], expected_sync_state=expected[1])
         else:
             return self._result(data, changes)
         return self._wait(condition, data, changes)
+
+    def _see_that_the_resync_starts(self, data: Mapping[str, Any]) -> None:
+        """Start the requested historical sync, or fail at once, where Fivetran will not start it.
+
+        The reference page says the *next scheduled* sync is historical; the OpenAPI says it starts
+        at once. Either way a paused connection, or one on a manual schedule, does not start it by
+        itself, and a wait would only end at its timeout.
+        """
+        status = data.get("status") or {}
+        if status.get("sync_state") == "syncing" or status.get("is_historical_sync") is not True:
+            return
+        sync_path = f"POST /v1/connections/{self.connection_id}/sync"
+        if data.get("paused") is True:
+            raise AirflowFailException(
+                f"Fivetran connection {self.connection_id!r} is paused: the historical sync it was asked "
+                "for stays pending and starts only when the connection is resumed, so this task does not "
+                "wait for it (start_sync_if_needed does not resume a connection). Resume it in the same "
+                "update (paused=False) or first, then run this task again."
+            )
+        manual = data.get("schedule_type") == "manual"
+        if self.start_sync_if_needed:
+            self.log.info(
+                "Fivetran connection %s has not started its historical sync (%s); starting it with %s "
+                "(start_sync_if_needed=True).",
+                self.connection_id,
+                "manual schedule" if manual else "it would wait for the next scheduled sync",
+                sync_path,
+            )
+            self.hook.sync_connection(self.connection_id)
+            return
+        if manual:
+            raise AirflowFailException(
+                f"Fivetran connection {self.connection_id!r} is on a manual schedule: Fivetran starts the "
+                "historical sync it was asked for only when a sync is triggered, so this task does not "
+                f"wait for it. Pass start_sync_if_needed=True to have the task send {sync_path}, or "
+                "trigger the sync yourself and wait with FivetranConnectionStateSensor."
+            )
+        self.log.info(
+            "Fivetran connection %s starts its historical sync with its next scheduled sync (every %s "
+            "minutes); this task waits for it. Pass start_sync_if_needed=True to start it at once.",
+            self.connection_id,
+            data.get("sync_frequency"),
+        )
 
     def _without_pending_resync(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload of a retry, without the historical sync Fivetran still reports pending."""

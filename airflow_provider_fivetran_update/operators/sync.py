@@ -6,9 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_fivetran_update._compat import AirflowFailException, conf
+from airflow_provider_fivetran_update._compat import AirflowFailException, BaseOperator, conf
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
 from airflow_provider_fivetran_update.links import (
@@ -26,7 +24,7 @@ from airflow_provider_fivetran_update.states import (
 from airflow_provider_fivetran_update.syncing import check_astronomer_arguments, normalize_resync_scope
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_fivetran_update._compat import Context
 
 __all__ = ["SYNC_RESULT_KEY", "FivetranResyncConnectionOperator", "FivetranSyncConnectionOperator"]
 

@@ -6,9 +6,13 @@ import time
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
-from airflow_provider_fivetran_update._compat import AirflowSensorTimeout, conf
+from airflow_provider_fivetran_update._compat import (
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+    first_reschedule_date,
+)
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
 from airflow_provider_fivetran_update.links import (
@@ -27,8 +31,7 @@ from airflow_provider_fivetran_update.states import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from airflow_provider_fivetran_update._compat import Context
     from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = ["FivetranConnectionStateSensor"]
@@ -159,7 +162,7 @@ class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator
         )
         # Fixed before the first poke and counted as Airflow counts the timeout (from the first
         # try in reschedule mode), so every read and a deferred wait end when the timeout does.
-        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        started = first_reschedule_date(context, self.retries or 0) if self.reschedule else None
         self._deadline = (started.timestamp() if started else time.time()) + self.timeout
         return super().execute(context)
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
 from airflow_provider_fivetran_update._compat import (
     AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
     conf,
+    first_reschedule_date,
 )
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.exceptions import FivetranError
@@ -26,8 +27,7 @@ from airflow_provider_fivetran_update.states import is_rendered_later
 from airflow_provider_fivetran_update.syncing import check_astronomer_arguments, completed_after_epoch
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from airflow_provider_fivetran_update._compat import Context
     from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = ["FivetranSyncCompletedSensor"]
@@ -143,7 +143,7 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
         context["ti"].xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url(connection_id))
         # Counted as Airflow counts the timeout (from the first try in reschedule mode), so every
         # read and a deferred wait end when the timeout does.
-        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        started = first_reschedule_date(context, self.retries or 0) if self.reschedule else None
         self._deadline = (started.timestamp() if started else time.time()) + self.timeout
         return super().execute(context)
 

@@ -4,7 +4,10 @@ Everything happens on this machine: a simulator on loopback with demo connection
 AIRFLOW_HOME with a migrated SQLite database, and ``airflow dags test`` for each example DAG.
 No Fivetran account is needed.
 
-    python -m airflow_provider_fivetran_update.testing.demo [--dags-folder example_dags]
+    python -m airflow_provider_fivetran_update.testing.demo [--dags-folder DIR] [--keep]
+
+It runs from a checkout (``make demo``) and from an installed package (the wheel ships the example
+DAGs inside the package); it needs the ``[simulator]`` extra.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_fivetran_update.testing import FivetranSimulator
+if TYPE_CHECKING:
+    from airflow_provider_fivetran_update.testing import FivetranSimulator
 
-DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# The wheel carries the example DAGs inside the package; a checkout has them next to it.
+DAGS_FOLDER_CANDIDATES = (_PACKAGE_DIR / "example_dags", _PACKAGE_DIR.parent / "example_dags")
 COLUMNS = ("paused", "sync_frequency", "setup_state", "sync_state", "succeeded_at")
 
 
@@ -39,6 +45,7 @@ class DemoRun:
     logical_date: str | None = None
     conf: Mapping[str, Any] = field(default_factory=dict)
     expected_state: str = "success"
+    why: str = ""
 
 
 DEMO_RUNS = (
@@ -51,6 +58,7 @@ DEMO_RUNS = (
         ("warehouse_orders", "crm_salesforce", "ads_manual"),
         conf={"fail_maintenance": True},
         expected_state="failed",
+        why="the work inside the window fails on purpose; the window still restores the connections",
     ),
     DemoRun(
         "example_fivetran_sync_frequency",
@@ -58,12 +66,12 @@ DEMO_RUNS = (
         logical_date="2026-01-05T07:00:00+00:00",
     ),
     DemoRun("example_fivetran_historical_resync", ("warehouse_orders",)),
-    # A broken connection: the resync task fails at once, with Fivetran's reasons in its log.
     DemoRun(
         "example_fivetran_historical_resync",
         ("legacy_mysql",),
         conf={"connection_id": "legacy_mysql"},
         expected_state="failed",
+        why="legacy_mysql is broken: the resync fails at once, with Fivetran's reasons in its log",
     ),
 )
 
@@ -84,20 +92,34 @@ def _snapshot(sim: FivetranSimulator, connection_ids: Sequence[str]) -> dict[str
 
 
 def _table(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]) -> str:
-    header = ["connection", *COLUMNS]
+    """Each connection's state before and after the run; a ``*`` marks a value the run changed."""
+    header = ["connection", "state", *COLUMNS]
     lines = [header]
     for connection_id in before:
-        cells = [connection_id]
-        for column in COLUMNS:
-            old, new = before[connection_id][column], after[connection_id][column]
-            cells.append(str(old) if old == new else f"{old} -> {new}")
-        lines.append(cells)
+        old, new = before[connection_id], after[connection_id]
+        lines.append([connection_id, "before", *(str(old[column]) for column in COLUMNS)])
+        lines.append(
+            [
+                "",
+                "after",
+                *(f"{new[column]}{'' if new[column] == old[column] else ' *'}" for column in COLUMNS),
+            ]
+        )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     rendered = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in lines
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in lines
     ]
     rendered.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(rendered)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _find_dags_folder() -> Path | None:
+    return next((folder for folder in DAGS_FOLDER_CANDIDATES if folder.is_dir()), None)
 
 
 def _airflow_env(home: Path, dags_folder: Path, sim: FivetranSimulator) -> dict[str, str]:
@@ -122,13 +144,13 @@ def _last_run_state(home: Path, dag_id: str) -> str:
     return str(row[0]) if row else "missing"
 
 
-def _run_dag(run: DemoRun, env: Mapping[str, str], home: Path) -> tuple[str, float, Path]:
+def _run_dag(run: DemoRun, env: Mapping[str, str], home: Path, number: int) -> tuple[str, float, Path]:
     command = [sys.executable, "-m", "airflow", "dags", "test", run.dag_id]
     if run.logical_date:
         command.append(run.logical_date)
     if run.conf:
         command += ["--conf", json.dumps(run.conf)]
-    log_path = home / f"{run.dag_id}.log"
+    log_path = home / f"{number}-{run.dag_id}.log"
     started = time.monotonic()
     with log_path.open("w") as log:
         subprocess.run(command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, check=False)
@@ -140,17 +162,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dags-folder", type=Path, default=DEFAULT_DAGS_FOLDER)
+    parser.add_argument(
+        "--dags-folder",
+        type=Path,
+        default=None,
+        help="the example DAGs (default: the ones shipped with the package, or the checkout's)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME and logs")
     args = parser.parse_args(argv)
+    dags_folder = args.dags_folder or _find_dags_folder()
+    if dags_folder is None or not dags_folder.is_dir():
+        print(
+            "The demo needs the provider's example DAGs and found none "
+            f"(looked in {', '.join(str(folder) for folder in DAGS_FOLDER_CANDIDATES)}). "
+            "Run it from a checkout (make demo) or pass --dags-folder.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        from airflow_provider_fivetran_update.testing import FivetranSimulator
+    except ImportError as error:
+        print(
+            f"The demo needs the simulator's server ({error}): "
+            'pip install "airflow-provider-fivetran-update[simulator]"',
+            file=sys.stderr,
+        )
+        return 2
 
     home = Path(tempfile.mkdtemp(prefix="fivetran-demo-airflow-"))
     failures = 0
     try:
         with FivetranSimulator(historical_sync_seconds=6.0) as sim:
             sim.seed_demo()
-            env = _airflow_env(home, args.dags_folder, sim)
+            env = _airflow_env(home, dags_folder, sim)
             print(f"Fivetran simulator at {sim.url}; AIRFLOW_HOME={home}")
+            print(
+                "Each run below shows its connections before and after it (* marks a value the run "
+                "changed), the PATCH requests it sent and how many API requests it made."
+            )
             print("Migrating the Airflow metadata database (SQLite) ...", flush=True)
             subprocess.run(
                 [sys.executable, "-m", "airflow", "db", "migrate"],
@@ -159,11 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            for run in DEMO_RUNS:
+            for number, run in enumerate(DEMO_RUNS, start=1):
                 before = _snapshot(sim, run.connection_ids)
                 sim.clear_requests()
-                print(f"\n== {run.dag_id} {json.dumps(dict(run.conf)) if run.conf else ''} ==", flush=True)
-                state, elapsed, log_path = _run_dag(run, env, home)
+                conf = f" --conf '{json.dumps(dict(run.conf))}'" if run.conf else ""
+                print(f"\n== {number}/{len(DEMO_RUNS)} {run.dag_id}{conf} ==")
+                if run.why:
+                    print(f"Expected to end {run.expected_state}: {run.why}.")
+                state, elapsed, log_path = _run_dag(run, env, home, number)
                 after = _snapshot(sim, run.connection_ids)
                 calls = Counter(f"{r.method} {r.path.split('/')[2]}" for r in sim.requests)
                 print(_table(before, after))
@@ -172,8 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if request.method == "PATCH":
                         connection_id = request.path.rsplit("/", 1)[-1]
                         print(f"  sent PATCH {connection_id} {json.dumps(request.json)}")
+                if state == run.expected_state:
+                    outcome = "as expected"
+                else:
+                    outcome = f"EXPECTED {run.expected_state.upper()}"
                 print(
-                    f"DAG run {state} in {elapsed:.1f}s; {len(sim.requests)} API requests ({summary})",
+                    f"DAG run {state} ({outcome}) in {elapsed:.1f}s; "
+                    f"{_plural(len(sim.requests), 'API request')}" + (f" ({summary})" if summary else ""),
                     flush=True,
                 )
                 if state != run.expected_state:

@@ -1,8 +1,11 @@
-"""pytest fixtures for the Fivetran API simulator (loaded through the ``pytest11`` entry point).
+"""pytest fixtures for the Fivetran API simulator. Opt in from a project's top ``conftest.py``::
 
-This module is imported in every pytest session of every project that installs the provider, so
-it imports nothing heavy at module level: the simulator (uvicorn, Starlette, Airflow) is imported
-inside the fixtures.
+    pytest_plugins = ["airflow_provider_fivetran_update.testing.pytest_plugin"]
+
+It is not an auto-loaded (``pytest11``) plugin: that would register these fixtures in every pytest
+session of every project that installs the provider, and make the line above fail there with
+"Plugin already registered". It imports nothing heavy at module level: the simulator (uvicorn,
+Starlette, Airflow) is imported inside the fixtures.
 
 Fixtures:
 

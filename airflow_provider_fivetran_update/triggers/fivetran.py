@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from contextlib import asynccontextmanager
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from airflow_provider_fivetran_update._compat import BaseTrigger, TriggerEvent
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, HookOptions
 from airflow_provider_fivetran_update.states import StateCheck
 from airflow_provider_fivetran_update.triggers._reads import gather_window, shared_reader

@@ -9,6 +9,12 @@ The astronomer provider has no operator that updates a connection. Its closest e
 ``@task`` calling its hook's one public PATCH, ``FivetranHook.set_schedule_type``, so both sides
 request the same change: ``schedule_type="manual"``. Its hook retries only connection errors and
 5xx answers, not 429; the task's own Airflow ``retries`` (0 by default) are the only other retry.
+
+Ours runs twice, with quota-aware pacing (the default) and without it (``[fivetran]
+rate_limit_pacing = False``, the behaviour before pacing). With pacing the window length is given
+to the hook (``[fivetran] rate_limit_window``): the simulator's window is seconds, Fivetran's an
+hour. ``dag.test()`` runs the mapped tasks one after another in one process, so they share one
+pacer, as the tasks of one worker process would.
 """
 
 from __future__ import annotations
@@ -56,9 +62,21 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1,
 
 
 def run_load(
-    side: str, python: str, sim: Any, db: str, *, n: int, rate: int, per_seconds: float, prefix: str
+    side: str,
+    python: str,
+    sim: Any,
+    db: str,
+    *,
+    n: int,
+    rate: int,
+    per_seconds: float,
+    prefix: str,
+    pacing: bool | None = None,
 ) -> dict[str, Any]:
-    """One DAG run of ``n`` mapped updates by ``side`` against ``sim`` limited to ``rate``/``per_seconds``."""
+    """One DAG run of ``n`` mapped updates by ``side`` against ``sim`` limited to ``rate``/``per_seconds``.
+
+    ``pacing`` (ours only) turns quota-aware pacing on or off; ``None`` leaves the side's defaults.
+    """
     ids = [f"{prefix}{i:04d}" for i in range(n)]
     for cid in ids:
         sim.add_connection(cid, schedule_type="auto")
@@ -66,12 +84,22 @@ def run_load(
     template = _OURS_DAG if side == OURS else _ASTRO_DAG
     source = template.format(dag_id=DAG_ID, ids=ids, scheme=scheme, host=host)
     home, dags = airflow_home_with_dags(db, {DAG_ID: source})
+    extra_env: dict[str, str] = {}
+    if pacing is True:
+        extra_env["AIRFLOW__FIVETRAN__RATE_LIMIT_WINDOW"] = str(per_seconds)
+    elif pacing is False:
+        extra_env["AIRFLOW__FIVETRAN__RATE_LIMIT_PACING"] = "False"
     sim.rate_limit(rate, per_seconds=per_seconds)
     before = len(sim.requests)
     started = time.monotonic()
     try:
         run = run_dags(
-            python, [DAG_ID], home=home, dags_folder=dags, conn_json=sim.airflow_connection_json()
+            python,
+            [DAG_ID],
+            home=home,
+            dags_folder=dags,
+            conn_json=sim.airflow_connection_json(),
+            extra_env=extra_env,
         )[DAG_ID]
     finally:
         elapsed = time.monotonic() - started
@@ -79,10 +107,17 @@ def run_load(
     mine = {f"/v1/connections/{cid}" for cid in ids} | {f"/v1/connectors/{cid}" for cid in ids}
     sent = [r for r in sim.requests[before:] if r.path in mine]
     wrong = [cid for cid in ids if sim.connection(cid)["schedule_type"] != "manual"]
+    # The fewest seconds the limit allows for n requests, as the issue counts it (n / limit).
+    minimum_s = n * per_seconds / rate
+    api_span_s = (sent[-1].time - sent[0].time) if sent else 0.0
     return {
         "side": side,
+        "pacing": pacing,
         "n": n,
         "rate": f"{rate} per {per_seconds:g} s",
+        "minimum_s": minimum_s,
+        "api_span_s": api_span_s,
+        "api_span_x_minimum": api_span_s / minimum_s if minimum_s else None,
         "run_state": run["state"],
         "task_states": run["task_states"],
         "not_success_samples": run["not_success_samples"],
@@ -90,6 +125,7 @@ def run_load(
         "dag_test_s": run["elapsed_s"],
         "requests": len(sent),
         "answered_429": sum(1 for r in sent if r.status == 429),
+        "share_429": (sum(1 for r in sent if r.status == 429) / len(sent)) if sent else 0.0,
         "connections_not_updated": len(wrong),
         "tasks_succeeded": run["task_states"].get("success", 0),
     }

@@ -183,6 +183,7 @@ def run_dags(
     dags_folder: str,
     conn_json: str,
     timeout: float = 900,
+    extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``dag.test()`` each DAG in one child process of ``python``; per-DAG state and task states."""
     env = child_env(
@@ -191,6 +192,7 @@ def run_dags(
             "AIRFLOW__CORE__DAGS_FOLDER": dags_folder,
             "AIRFLOW_CONN_FIVETRAN_DEFAULT": conn_json,
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            **(extra_env or {}),
         },
     )
     args: list[str] = []

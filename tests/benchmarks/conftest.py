@@ -6,6 +6,7 @@ with its own interpreter), so they import each other by plain name from this fol
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,14 +30,18 @@ def bench_sim() -> Iterator[Any]:
         yield sim
 
 
-@pytest.fixture(params=["ours", "astro"])
+# `make test` tests this project only; `make bench-smoke` adds the baseline's side.
+_SIDES = ["ours", "astro"] if os.environ.get("BENCH_SMOKE_BASELINE") == "1" else ["ours"]
+
+
+@pytest.fixture(params=_SIDES)
 def side(request: pytest.FixtureRequest) -> Any:
-    """Each side; the baseline only where `make bench` has built its venv (never in `make test`)."""
+    """Our side; with BENCH_SMOKE_BASELINE=1 also the baseline, from the venv `make bench` builds."""
     from benchlib import Side
 
     if request.param == "astro":
         if not ASTRO_PYTHON.exists():
-            pytest.skip("the baseline venv .bench/astro is built by `make bench`")
+            pytest.fail("the baseline venv .bench/astro is missing: run `make bench-smoke`")
         return Side("astro", str(ASTRO_PYTHON))
     return Side("ours", sys.executable)
 

@@ -92,11 +92,21 @@ def test_rate_limited_mapped_updates_all_land(side: Side, bench_sim: Any, templa
 
     db = template_db if side.name == OURS else migrated_db(side.python)
     result = run_load(
-        side.name, side.python, bench_sim, db, n=3, rate=2, per_seconds=2.0, prefix=f"smoke_{side.name}_"
+        side.name,
+        side.python,
+        bench_sim,
+        db,
+        n=3,
+        rate=2,
+        per_seconds=2.0,
+        prefix=f"smoke_{side.name}_",
+        pacing=True if side.name == OURS else None,
     )
     assert result["requests"] >= 3
     if side.name == OURS:
         assert result["tasks_succeeded"] == 3 and result["connections_not_updated"] == 0, result
+        assert result["requests"] == 3 + result["answered_429"], result
+        assert result["minimum_s"] == 3.0 and result["api_span_s"] > 0, result
     else:
         # The baseline does not retry 429: each task either landed its change or failed.
         assert result["tasks_succeeded"] + result["task_states"].get("failed", 0) == 3, result

@@ -524,7 +524,7 @@ def run_examples(dep: Deployment, sim: Simulator, res: Results, also: Callable[[
     gets = [r for r in calls_for(reqs, RESYNC_OK) if r["method"] == "GET"]
     res.check(
         "historical resync: simulator saw one PATCH is_historical_sync=true, then GETs until done",
-        got == [{"is_historical_sync": True}] and len(gets) >= 2,
+        got == [{"is_historical_sync": True, "run_setup_tests": False}] and len(gets) >= 2,
         f"PATCH bodies {got}, {len(gets)} GETs",
     )
     final = sim.connection(RESYNC_OK)
@@ -539,7 +539,10 @@ def run_examples(dep: Deployment, sim: Simulator, res: Results, also: Callable[[
     for w in freq_runs:
         check_run(res, w, "success")
     got_freq = sorted(json.dumps(p, sort_keys=True) for p in patches(reqs, FREQ))
-    want_freq = sorted(json.dumps({"sync_frequency": v}) for v in FREQ_RUNS.values())
+    want_freq = sorted(
+        json.dumps({"sync_frequency": v, "run_setup_tests": False}, sort_keys=True)
+        for v in FREQ_RUNS.values()
+    )
     res.check(
         "frequency: one PATCH per run, 60 for a 08:00 and 360 for a 20:00 logical date",
         got_freq == want_freq,
@@ -553,7 +556,7 @@ def run_examples(dep: Deployment, sim: Simulator, res: Results, also: Callable[[
     res.check(
         f"frequency (scheduled run): one PATCH sync_frequency={want} to the default connection "
         f"{FREQ_SCHEDULED['id']} for logical date {sched.logical_date}",
-        got_sched == [{"sync_frequency": want}],
+        got_sched == [{"sync_frequency": want, "run_setup_tests": False}],
         f"PATCH bodies {got_sched}",
     )
 
@@ -607,7 +610,7 @@ def check_fault_run(res: Results, dep: Deployment, sim: Simulator, injector: Fau
     got = [r["json"] for r in calls if r["method"] == "PATCH"]
     res.check(
         "fault run: exactly one PATCH sent (no duplicate after the restart)",
-        got == [{"is_historical_sync": True}],
+        got == [{"is_historical_sync": True, "run_setup_tests": False}],
         f"PATCH bodies {got}",
     )
     polls_after = [r for r in calls[injector.calls_at_restart :] if r["method"] == "GET"]
