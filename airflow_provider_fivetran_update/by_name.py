@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
-from airflow_provider_fivetran_update.hooks.options import FivetranHookOptions
+from airflow_provider_fivetran_update.hooks.options import FivetranHookOptionsMixin
 from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.states import is_rendered_later
 
@@ -29,7 +29,7 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-class FivetranConnectionByName(FivetranHookOptions):
+class FivetranConnectionByName(FivetranHookOptionsMixin):
     """Mixin: the hook options, and a connection given by ``connection_id`` or ``connection_name``.
 
     ``connection_name`` is the connection's name in Fivetran (its destination schema, shown under

@@ -1,63 +1,13 @@
 """The catalogue of fields accepted by Fivetran's Update a Connection call.
 
-``PATCH /v1/connections/{id}`` takes a JSON object whose properties are listed here, once. The
-operator's arguments and ``template_fields``, the validation and coercion of rendered values and
-the documentation table all read from :data:`FIELDS`; adding a field is one entry in :data:`FIELDS`.
-The bundled simulator does not: it judges requests with its own reading of Fivetran's documents
-(``testing/fivetran_rules.py``), and a test compares the two over a corpus of request bodies.
-
-Semantics shared by everything built on this module:
-
-* ``None`` means "leave unchanged": a field whose value is ``None`` is dropped and never sent.
-  There is consequently no way to send JSON ``null`` to clear a field through this provider.
-* Templated values arrive as strings (Jinja renders everything to text). With ``coerce=True``,
-  the default, :func:`coerce_value` turns them into the type the API expects:
-
-  - booleans: ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` (any case,
-    surrounding blanks ignored), or the integers ``1`` and ``0``; anything else is rejected;
-  - integers: optional sign and decimal digits (``"60"``, ``" 60 "``); floats, ``"60.5"`` and
-    booleans are rejected;
-  - enumerations: matched case-insensitively and sent in Fivetran's spelling (``"directly"`` is
-    sent as ``"Directly"``, ``"BLOCKED_ON_CAPTURE"`` as ``"blocked_on_capture"``);
-  - objects (``config``, ``auth``, ``external_secrets_keys_config``, ``destination_configuration``):
-    a ``dict``, or a string holding a JSON object.
-
-* With ``coerce=False`` values must already have their JSON types: ``"60"`` is not an integer
-  and ``"true"`` is not a boolean (the hook itself always coerces). The one leniency kept is
-  ``schema_status`` in upper case, because Fivetran's own reference example sends
-  ``"BLOCKED_ON_CAPTURE"`` while its schema lists lower-case values.
-* The rules follow Fivetran's reference page and its OpenAPI definition, and are never stricter:
-  what the documents forbid is refused before anything is sent, and what they allow is sent, with
-  a warning from :func:`update_warnings` where Fivetran will ignore it. Refused
-  (:func:`build_update_payload`):
-
-  - a payload with nothing to send (the OpenAPI requires a persistent field);
-  - ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` alone: they only steer
-    the setup tests of this update and are not stored (to only run the tests, use
-    ``POST /v1/connections/{id}/test``);
-  - ``trust_certificates`` or ``trust_fingerprints`` with ``run_setup_tests=False`` (without
-    ``run_setup_tests`` they are sent with ``run_setup_tests: true``, as the OpenAPI asks);
-  - a value of the wrong JSON type, outside an enumeration, or outside 32 bits for an integer;
-  - a field name the documents do not list, such as ``schedule`` (the OpenAPI's ``schedule``
-    object belongs to transformations, not connections): a misspelt name would otherwise do
-    nothing without a word.
-
-  Sent with a warning: ``daily_sync_time`` with a ``sync_frequency`` other than 1440 in the same
-  update (Fivetran applies a daily sync time to daily syncs only), ``data_delay_threshold`` with a
-  ``data_delay_sensitivity`` other than ``CUSTOM`` (the threshold is then unused), and an empty
-  string for a free-text field. Fivetran's own example request is accepted as written.
-* ``daily_sync_time`` is a UTC time ``"HH:MM"``, as the OpenAPI's update schema gives it. The same
-  document's definition for creating a connection allows one-hour increments only, so a time off
-  the hour is sent with a warning.
-* Integers may arrive as integral JSON numbers (``60.0``), which are sent as ``60``.
-* Setup tests (:func:`with_setup_test_policy`): Fivetran runs them on every update unless
-  ``run_setup_tests`` is false. An update that changes nothing the tests check (no
-  ``config``, ``auth``, networking, agent or secrets-manager field) is sent with
-  ``run_setup_tests: false`` unless the caller set it.
-
-Error messages name the field, the offending value and what is accepted, except for the fields
-that may hold secrets (``config``, ``auth``, ``external_secrets_keys_config``), whose values are
-never repeated.
+``PATCH /v1/connections/{id}`` takes a JSON object whose properties are listed here, once, in
+:data:`FIELDS`: the operator's arguments and ``template_fields``, the validation and coercion of
+rendered values and the documentation table all read from it (the simulator keeps its own
+reading of Fivetran's documents). ``None`` means "leave unchanged" and is never sent.
+:func:`coerce_value` turns rendered text into the API's types; :func:`build_update_payload`
+refuses what Fivetran's documents forbid and nothing more, :func:`update_warnings` names what
+Fivetran will ignore. Error messages never repeat a value that may hold secrets. The rules in
+detail: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -74,6 +24,7 @@ from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 __all__ = [
     "FIELDS",
     "FIELD_NAMES",
+    "SECRET_FIELD_NAMES",
     "FieldSpec",
     "build_update_payload",
     "catalogue_markdown",
@@ -288,6 +239,9 @@ FIELDS: Mapping[str, FieldSpec] = MappingProxyType({spec.name: spec for spec in 
 
 FIELD_NAMES: tuple[str, ...] = tuple(FIELDS)
 """The names of :data:`FIELDS`, in catalogue order."""
+
+SECRET_FIELD_NAMES: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.may_hold_secrets)
+"""The fields whose values may carry credentials (``config``, ``auth``, ...), in catalogue order."""
 
 _PERSISTENT_NAMES: tuple[str, ...] = tuple(spec.name for spec in _CATALOGUE if spec.persistent)
 

@@ -68,5 +68,5 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        "extra-links": [f"{_PACKAGE}.operators.fivetran.FivetranConnectionLink"],
+        "extra-links": [f"{_PACKAGE}.links.FivetranConnectionLink"],
     }

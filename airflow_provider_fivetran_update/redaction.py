@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from airflow_provider_fivetran_update.fields import FIELDS
+from airflow_provider_fivetran_update.fields import SECRET_FIELD_NAMES
 
 __all__ = [
     "SECRET_MASK",
@@ -261,7 +261,6 @@ _PARAM_PASSWORD = re.compile(
     re.IGNORECASE,
 )
 
-_SECTIONS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.may_hold_secrets)
 _CONNECT_CARD_SECRETS: tuple[str, ...] = ("token", "uri")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
@@ -356,7 +355,7 @@ def redact(connection: Mapping[str, Any]) -> dict[str, Any]:
     """
     redacted: dict[str, Any] = {}
     for key, value in connection.items():
-        if key in _SECTIONS:
+        if key in SECRET_FIELD_NAMES:
             redacted[key] = _redact_section(value)
         elif key == "connect_card" and isinstance(value, Mapping):
             redacted[key] = {
@@ -416,7 +415,7 @@ def secret_values(payload: Mapping[str, Any]) -> list[str]:
     """
     found: list[Any] = []
     for key, value in payload.items():
-        if key in _SECTIONS:
+        if key in SECRET_FIELD_NAMES:
             found.extend(_section_secrets(value))
         elif key == "connect_card" and isinstance(value, Mapping):
             for name in _CONNECT_CARD_SECRETS:

@@ -32,8 +32,13 @@ sync being missed; see :func:`historical_sync_anchor`."""
 
 
 def is_rendered_later(value: Any) -> bool:
-    """Whether ``value`` can only be checked after rendering (Jinja text, an XComArg, ...)."""
-    if value is None:
+    """Whether ``value`` can only be checked after rendering (Jinja text, an XComArg, ...).
+
+    Plain values (``None``, numbers, text without Jinja, and lists and dicts of them) are seen by
+    the task as they are, so they can be checked when the DAG file is parsed. Airflow renders the
+    values of a dict, never its keys.
+    """
+    if value is None or isinstance(value, (bool, int, float)):
         return False
     if isinstance(value, str):
         return "{{" in value or "{%" in value
@@ -41,7 +46,7 @@ def is_rendered_later(value: Any) -> bool:
         return any(is_rendered_later(item) for item in value)
     if isinstance(value, Mapping):
         return any(is_rendered_later(item) for item in value.values())
-    return True
+    return True  # an XComArg, a ParamsDict entry, a custom template object...
 
 
 def normalize_expected_states(
@@ -219,6 +224,16 @@ class StateCheck:
     message: str
 
 
+def _broken(
+    connection_id: str, state: dict[str, Any], connection: Mapping[str, Any], why: str, next_step: str
+) -> StateCheck:
+    """The ``broken`` outcome: what Fivetran reports, the failed setup tests, what to do next."""
+    problems = describe_problems(connection) or "Fivetran reports no failed setup test or warning."
+    return StateCheck(
+        "broken", state, f"Fivetran connection {connection_id!r} is broken{why}. {problems} {next_step}"
+    )
+
+
 def check_connection_state(
     connection_id: str,
     connection: Mapping[str, Any],
@@ -240,11 +255,11 @@ def check_connection_state(
         f"sync_state={sync_state!r} (expected {describe_expected(expected_sync_state)})"
     )
     if setup_state == "broken" and fail_on_broken and "broken" not in (expected_setup_state or ()):
-        problems = describe_problems(connection) or "Fivetran reports no failed setup test or warning."
-        return StateCheck(
-            "broken",
+        return _broken(
+            connection_id,
             state,
-            f"Fivetran connection {connection_id!r} is broken: {current}. {problems} "
+            connection,
+            f": {current}",
             "Fix the connection in the Fivetran dashboard (or with the update operator and "
             "run_setup_tests=True), then clear this task.",
         )
@@ -311,12 +326,12 @@ def check_historical_sync(
             "requests the historical sync again, or waits for the one Fivetran still reports pending.",
         )
     if fail_on_broken and state["setup_state"] == "broken":
-        problems = describe_problems(connection) or "Fivetran reports no failed setup test or warning."
-        return StateCheck(
-            "broken",
+        return _broken(
+            connection_id,
             state,
-            f"Fivetran connection {connection_id!r} is broken, so its historical sync cannot run: "
-            f"{current}. {problems} Fix the connection in the Fivetran dashboard, then clear this task.",
+            connection,
+            f", so its historical sync cannot run: {current}",
+            "Fix the connection in the Fivetran dashboard, then clear this task.",
         )
     message = f"The historical sync of Fivetran connection {connection_id!r} has not ended: {current}."
     return StateCheck("waiting", state, message)
@@ -384,11 +399,11 @@ def check_sync_completed(
             "operator), then clear this task.",
         )
     if fail_on_broken and state["setup_state"] == "broken":
-        problems = describe_problems(connection) or "Fivetran reports no failed setup test or warning."
-        return StateCheck(
-            "broken",
+        return _broken(
+            connection_id,
             state,
-            f"Fivetran connection {connection_id!r} is broken, so its syncs fail: {current}. {problems} "
+            connection,
+            f", so its syncs fail: {current}",
             "Fix the connection in the Fivetran dashboard, or pass recover_broken=True to the sync "
             "operator to run the setup tests first, then clear this task.",
         )

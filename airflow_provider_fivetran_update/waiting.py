@@ -1,30 +1,11 @@
 """The one deadline-aware wait for a Fivetran connection, shared by every task that waits.
 
-The update operator (``wait_for_completion`` / ``wait_for_state``), the state sensor (poke,
-reschedule and deferrable) and the state trigger all wait through this module, so they decide,
-time out and report alike:
-
-* :class:`WaitCondition` says what is waited for (JSON, so it travels to the triggerer); its
-  :meth:`~WaitCondition.check` calls the pure functions of :mod:`~airflow_provider_fivetran_update.states`.
-* :class:`Wait` is one wait's progress between reads: when to read next, and what an answer or a
-  failed read means. It holds no I/O, so the worker loop (:func:`run_wait`) and the triggerer loop
-  (:func:`await_wait`) are the same few lines around it.
-* :func:`defer_wait` hands a wait to
-  :class:`~airflow_provider_fivetran_update.triggers.fivetran.FivetranConnectionStateTrigger` with its
-  absolute deadline and the hook options.
-* :func:`settle` turns how a wait ended (a :class:`WaitResult` or a trigger event) into the task's
-  result or the right exception.
-
-Deadlines: every read is sent with the wait's deadline, so the hook's retries neither start nor
-sleep past it; a wait ends by its deadline plus at most one request timeout (its last look). When
-Fivetran asks for a pause (``Retry-After``) that ends after the deadline, or the backoff would, the
-wait ends at once with the timeout outcome: nothing it could read later would count. A shorter
-pause that the hook would not sleep (longer than ``retry_max_wait``) fails a worker's wait at once;
-a deferrable task and the trigger wait it out instead, holding no worker slot.
-
-Adding a kind of wait: one pure function in ``states.py`` returning a
-:class:`~airflow_provider_fivetran_update.states.StateCheck`, its name in :data:`WAIT_KINDS`, and
-one branch in :meth:`WaitCondition.check` (plus its arguments in :meth:`WaitCondition.__post_init__`).
+The operators, the sensors, the trigger and the maintenance window wait through this module,
+so they decide, time out and report alike: :class:`WaitCondition` says what is waited for,
+:class:`Wait` is one wait's progress between reads (no I/O), :func:`run_wait` and
+:func:`await_wait` are the worker and triggerer loops around it, :func:`defer_wait` hands a wait
+to the trigger and :func:`settle` turns how it ended into the task's result or exception. Every
+read is sent with the wait's deadline. Deadlines and adding a kind of wait: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -37,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from airflow_provider_fivetran_update._compat import AirflowFailException
-from airflow_provider_fivetran_update.client import RetryableAPIError
+from airflow_provider_fivetran_update.api import RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranRetryLaterError
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,

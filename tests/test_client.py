@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_fivetran_update import __version__
-from airflow_provider_fivetran_update import client as client_module
-from airflow_provider_fivetran_update.client import (
+from airflow_provider_fivetran_update import api as client_module
+from airflow_provider_fivetran_update.api import (
     ACCEPT_HEADER,
     DEFAULT_BASE_URL,
     ApiRequest,

@@ -111,6 +111,13 @@ def test_signature_lists_every_catalogue_field_in_order() -> None:
     assert parameters["fivetran_conn_id"].default == "fivetran_default"
 
 
+def test_each_field_argument_is_kept_under_its_own_name() -> None:
+    # Templated values skip the parse-time checks, so any text goes; each one names its field.
+    values = {name: "{{ '" + name + "' }}" for name in FIELD_NAMES}
+    task = FivetranUpdateConnectionOperator(task_id="t", connection_id="c", **values)
+    assert {name: getattr(task, name) for name in FIELD_NAMES} == values
+
+
 def test_every_field_and_the_connection_id_are_templated() -> None:
     assert set(FivetranUpdateConnectionOperator.template_fields) == {
         "connection_id",
@@ -184,11 +191,13 @@ def test_importing_the_operator_loads_no_http_library() -> None:
 
 
 def test_dashboard_url_uses_the_connection_id() -> None:
-    data = {"id": "decent_dropsy", "service": "postgres", "schema": "pg", "group_id": "g"}
-    assert connection_dashboard_url(data) == "https://fivetran.com/dashboard/connections/decent_dropsy/status"
-    assert connection_dashboard_url({"id": "a/b c"}).endswith("/connections/a%2Fb%20c/status")
+    assert (
+        connection_dashboard_url("decent_dropsy")
+        == "https://fivetran.com/dashboard/connections/decent_dropsy/status"
+    )
+    assert connection_dashboard_url("a/b c").endswith("/connections/a%2Fb%20c/status")
     with pytest.raises(ValueError, match="id"):
-        connection_dashboard_url({"service": "postgres"})
+        connection_dashboard_url("")
 
 
 def test_link_is_named_fivetran_and_attached() -> None:

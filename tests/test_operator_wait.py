@@ -32,7 +32,7 @@ from airflow_provider_fivetran_update.states import (
     historical_sync_anchor,
 )
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from airflow_provider_fivetran_update.testing.state import format_timestamp
+from airflow_provider_fivetran_update.testing.model import format_timestamp
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
 

@@ -20,7 +20,7 @@ from tests.airflow_helpers import cli_json
 
 PACKAGE = "airflow-provider-fivetran-update"
 HOOK = "airflow_provider_fivetran_update.hooks.fivetran.FivetranHook"
-LINK = "airflow_provider_fivetran_update.operators.fivetran.FivetranConnectionLink"
+LINK = "airflow_provider_fivetran_update.links.FivetranConnectionLink"
 
 
 def _import_object(dotted: str) -> Any:
@@ -76,6 +76,10 @@ def test_every_listed_module_and_class_exists() -> None:
     assert connection_type["hook-name"] == hook.hook_name
     assert info["extra-links"] == [LINK]
     assert _import_object(LINK)().name == "Fivetran"
+    # The path the link had before it got a module of its own still imports the same class.
+    assert _import_object("airflow_provider_fivetran_update.operators.fivetran.FivetranConnectionLink") is (
+        _import_object(LINK)
+    )
 
 
 def test_connection_form_declaration() -> None:

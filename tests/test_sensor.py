@@ -126,7 +126,7 @@ def test_poke_mode_waits_until_the_state_is_reached(
     assert set(result) == STATE_KEYS
     assert result["connection_id"] == "pg_orders"
     assert result["setup_state"] == "connected"
-    assert xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url({"id": "pg_orders"})
+    assert xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url("pg_orders")
     output = capfd.readouterr()
     logs = output.out + output.err
     # Each poke says what it saw and what it waits for.
@@ -264,7 +264,7 @@ def test_deferrable_waits_in_the_trigger_for_a_historical_resync(
     assert result["sync_state"] == "scheduled"
     assert result["is_historical_sync"] is False
     assert result["succeeded_at"] is not None
-    assert xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url({"id": "pg_resync"})
+    assert xcom(dag_run, "wait", DASHBOARD_URL_XCOM_KEY) == connection_dashboard_url("pg_resync")
     output = capfd.readouterr()
     _assert_no_secret(sim, output.out + output.err, caplog.text, json.dumps(result))
 
@@ -513,7 +513,7 @@ def test_trigger_gets_an_absolute_end_time_from_the_sensor_timeout(sim: Fivetran
 
     class _PushOnlyTI:  # execute() only pushes the link's URL before poking
         def xcom_push(self, key: str, value: Any) -> None:
-            assert (key, value) == (DASHBOARD_URL_XCOM_KEY, connection_dashboard_url({"id": "pg_deadline"}))
+            assert (key, value) == (DASHBOARD_URL_XCOM_KEY, connection_dashboard_url("pg_deadline"))
 
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:

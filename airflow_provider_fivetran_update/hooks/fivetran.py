@@ -2,7 +2,7 @@
 
 Workers use ``requests`` (one ``Session`` per hook, so calls reuse the TCP connection);
 triggers use ``httpx.AsyncClient`` (one per hook and event loop). Both paths build requests,
-read answers and retry through :mod:`airflow_provider_fivetran_update.client`, so they behave
+read answers and retry through :mod:`airflow_provider_fivetran_update.api`, so they behave
 the same. Every returned connection is redacted.
 """
 
@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from airflow_provider_fivetran_update import _compat
 from airflow_provider_fivetran_update._compat import BaseHook
-from airflow_provider_fivetran_update.client import (
+from airflow_provider_fivetran_update.api import (
     DEFAULT_BASE_URL,
     ApiRequest,
     RetryableAPIError,
@@ -358,6 +358,10 @@ class FivetranHook(BaseHook):
             self._async_client_loop = loop
         return self._async_client
 
+    async def aopen(self) -> None:
+        """Read the credentials and open the async client now, rather than on the first request."""
+        await self._aget_client()
+
     async def aclose(self) -> None:
         """Close the async client, if it was opened on the running event loop."""
         client, client_loop = self._async_client, self._async_client_loop
@@ -479,7 +483,7 @@ class FivetranHook(BaseHook):
         """Return the Fivetran connection (``GET /v1/connections/{id}``), secrets masked.
 
         :param deadline: epoch seconds; retries neither start nor wait past it (see
-            :class:`~airflow_provider_fivetran_update.client.RetryPolicy`).
+            :class:`~airflow_provider_fivetran_update.api.RetryPolicy`).
         """
         connection_id = check_connection_id(connection_id)
         return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline))

@@ -22,7 +22,7 @@ def check_retry_settings(*, max_retries: object, retry_min_wait: float, retry_ma
     """Raise ``ValueError`` naming the argument when the retry settings cannot work.
 
     The one place these rules live: :class:`HookOptions` and
-    :class:`~airflow_provider_fivetran_update.client.RetryPolicy` both call it.
+    :class:`~airflow_provider_fivetran_update.api.RetryPolicy` both call it.
     """
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
@@ -99,7 +99,7 @@ class HookOptions:
         )
 
 
-class FivetranHookOptions:
+class FivetranHookOptionsMixin:
     """Mixin for the provider's operators and sensors: the hook options, checked once, and the hook.
 
     The options are plain attributes, so they survive task serialization, mapping and the
@@ -157,3 +157,7 @@ class FivetranHookOptions:
     def hook(self) -> FivetranHook:
         """The Fivetran hook for ``fivetran_conn_id`` (created on first use, never while parsing)."""
         return self.hook_options_value().make_hook()
+
+
+FivetranHookOptions = FivetranHookOptionsMixin
+"""The mixin's earlier name, kept importable."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_fivetran_update._compat import BaseOperator
-from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions
+from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptionsMixin
 from airflow_provider_fivetran_update.maintenance.ledger import Ledger, PausedEntry
 from airflow_provider_fivetran_update.maintenance.window import RUNNING_SYNC_STATES, parse_connection_ids
 
@@ -128,7 +128,7 @@ def describe(found: Sequence[StrandedConnection]) -> list[str]:
     ]
 
 
-class FivetranResumeStrandedOperator(FivetranHookOptions, BaseOperator):
+class FivetranResumeStrandedOperator(FivetranHookOptionsMixin, BaseOperator):
     """List, and with ``resume=True`` resume, connections stranded by maintenance windows.
 
     Meant for a one-task DAG that a person triggers (see docs/maintenance-window.md). Returns, by

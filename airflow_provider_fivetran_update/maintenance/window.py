@@ -18,9 +18,14 @@ from airflow_provider_fivetran_update._compat import (
     conf,
 )
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranValidationError
-from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, FivetranHookOptions, HookOptions
+from airflow_provider_fivetran_update.hooks.options import (
+    DEFAULT_CONN_ID,
+    FivetranHookOptionsMixin,
+    HookOptions,
+)
 from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.maintenance.ledger import Ledger, load_run_record, run_of
+from airflow_provider_fivetran_update.states import is_rendered_later
 
 if TYPE_CHECKING:
     from airflow_provider_fivetran_update._compat import DAG, AbstractOperator, Context
@@ -81,15 +86,6 @@ def parse_connection_ids(value: Any) -> list[str]:
     return ids
 
 
-def _is_rendered_later(value: Any) -> bool:
-    """Whether ``value`` can only be read at run time (a template or an XComArg)."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, (list, tuple)):
-        return any(_is_rendered_later(item) for item in value if isinstance(item, str))
-    return True
-
-
 def _record_of(connection_id: str, connection: Mapping[str, Any]) -> dict[str, Any]:
     """What the window keeps of a GET or PATCH answer: id, ``paused`` and ``sync_state`` only."""
     status = connection.get("status") or {}
@@ -100,7 +96,7 @@ def _record_of(connection_id: str, connection: Mapping[str, Any]) -> dict[str, A
     }
 
 
-class _Step(FivetranHookOptions, BaseOperator):
+class _Step(FivetranHookOptionsMixin, BaseOperator):
     """What every task of the window shares: the hook options and the window's identity."""
 
     ui_color = _UI_COLOR
@@ -141,14 +137,14 @@ class _WindowStep(_Step):
         record: dict[str, Any],
         deferrable: bool,
         poll_interval: float,
-        wait_timeout: float,
+        timeout: float,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.record = record
         self.deferrable = deferrable
         self.poll_interval = poll_interval
-        self.wait_timeout = wait_timeout
+        self.timeout = timeout
 
     def _wait_for(self, known: dict[str, Any], expected: Sequence[str]) -> dict[str, Any]:
         """Return once the connection's ``sync_state`` is one of ``expected``; fail at the timeout.
@@ -162,7 +158,7 @@ class _WindowStep(_Step):
         wait = Wait(
             connection_id,
             _sync_state_condition(expected),
-            deadline=time.time() + self.wait_timeout,
+            deadline=time.time() + self.timeout,
             poll_interval=self.poll_interval,
             patient=self.deferrable,
             log=self.log,
@@ -179,7 +175,7 @@ class _WindowStep(_Step):
     def _timeout_error(self, message: str) -> AirflowFailException:
         """A wait that timed out: final (no retry), saying what was seen last and what to do."""
         return AirflowFailException(
-            f"{message} The window waited {self.wait_timeout:g} s. Check the connection in the Fivetran "
+            f"{message} The window waited {self.timeout:g} s. Check the connection in the Fivetran "
             "dashboard, then clear this task, or give the window a longer timeout."
         )
 
@@ -492,7 +488,7 @@ def fivetran_maintenance_window(
     :param retry_min_wait: seconds before the first of those retries (a ``Retry-After`` wins).
     :param retry_max_wait: the longest wait between two of those retries, in seconds.
     """
-    if not _is_rendered_later(connection_ids):
+    if not is_rendered_later(connection_ids):
         parse_connection_ids(connection_ids)
     if poll_interval <= 0 or timeout <= 0:
         raise ValueError(
@@ -510,13 +506,13 @@ def fivetran_maintenance_window(
     }
     # Checked once here, so a bad option fails the DAG file, not the first task.
     window_id = str(group.group_id)
-    FivetranHookOptions().set_hook_options(window_id, **hook_kwargs)
+    FivetranHookOptionsMixin().set_hook_options(window_id, **hook_kwargs)
     common: dict[str, Any] = {"window_id": window_id, **hook_kwargs}
     step_kwargs: dict[str, Any] = {
         **common,
         "deferrable": deferrable,
         "poll_interval": float(poll_interval),
-        "wait_timeout": float(timeout),
+        "timeout": float(timeout),
         "map_index_template": _MAP_INDEX_TEMPLATE,
     }
     with group:

@@ -1,4 +1,4 @@
-"""Operator that updates a Fivetran connection, and the link to that connection's dashboard page."""
+"""Operator that updates a Fivetran connection (re-exports the link and the sync operators)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import json
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from airflow_provider_fivetran_update._compat import (
     AirflowFailException,
     BaseOperator,
-    BaseOperatorLink,
     conf,
     mask_secret,
 )
@@ -22,13 +20,25 @@ from airflow_provider_fivetran_update.exceptions import FivetranValidationError
 from airflow_provider_fivetran_update.fields import (
     FIELD_NAMES,
     FIELDS,
+    SECRET_FIELD_NAMES,
     build_update_payload,
     coerce_value,
     current_value,
 )
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
-from airflow_provider_fivetran_update.ids import check_connection_id
-from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact, secret_values
+from airflow_provider_fivetran_update.links import (
+    DASHBOARD_URL_XCOM_KEY,
+    FivetranConnectionLink,
+    connection_dashboard_url,
+)
+from airflow_provider_fivetran_update.operators.sync import (
+    FivetranResyncConnectionOperator as FivetranResyncConnectionOperator,
+)
+from airflow_provider_fivetran_update.operators.sync import (
+    FivetranSyncConnectionOperator as FivetranSyncConnectionOperator,
+)
+from airflow_provider_fivetran_update.planning import plan_update
+from airflow_provider_fivetran_update.redaction import redact, secret_values
 from airflow_provider_fivetran_update.states import (
     SETUP_STATES,
     SYNC_STATES,
@@ -40,13 +50,7 @@ from airflow_provider_fivetran_update.states import (
 if TYPE_CHECKING:
     import jinja2
 
-    from airflow_provider_fivetran_update._compat import Context, TaskInstanceKey
-    from airflow_provider_fivetran_update.operators.sync import (
-        FivetranResyncConnectionOperator as FivetranResyncConnectionOperator,
-    )
-    from airflow_provider_fivetran_update.operators.sync import (
-        FivetranSyncConnectionOperator as FivetranSyncConnectionOperator,
-    )
+    from airflow_provider_fivetran_update._compat import Context
     from airflow_provider_fivetran_update.waiting import WaitCondition
 
 __all__ = [
@@ -58,124 +62,11 @@ __all__ = [
     "plan_update",
 ]
 
-DASHBOARD_URL_XCOM_KEY = "fivetran_connection_url"
-"""XCom key under which operators and sensors push the dashboard URL :class:`FivetranConnectionLink` shows."""
-
-# Fivetran renamed "connectors" to "connections" in its API (/v1/connections) and dashboard in 2025.
-# The dashboard addresses a connection by its id alone: /dashboard/connections/{id}/status, the page
-# Fivetran's own tools link to (the Connector SDK's deploy output, alert e-mails). The id is the one
-# value every connection response carries and that never changes. The older
-# /dashboard/connectors/{service}/{schema} form (used by airflow-provider-fivetran-async) needs two
-# more values, breaks when a schema name is reused in another destination, and now only redirects.
-_DASHBOARD_URL = "https://fivetran.com/dashboard/connections/{id}/status"
-
 CHANGES_KEY = "changes"
 """The key the operator adds to its return value with ``only_if_changed`` or ``dry_run``."""
 
-# The fields whose rendered values may carry credentials (config, auth, ...).
-_SECRET_FIELDS: tuple[str, ...] = tuple(name for name, spec in FIELDS.items() if spec.may_hold_secrets)
-
 _WAIT_FOR_STATE_KEYS: Mapping[str, tuple[str, ...]] = {"setup_state": SETUP_STATES, "sync_state": SYNC_STATES}
 _DEFAULT_TIMEOUT = 7 * 24 * 60 * 60.0  # as BaseSensorOperator's: historical syncs can take days
-
-
-def _canonical(value: Any) -> str:
-    """JSON text that tells ``true`` from ``1`` and ignores key order, for comparisons."""
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def _holds_mask(value: Any) -> bool:
-    """Whether a reported value is (or contains) a masked secret, which cannot be compared."""
-    if isinstance(value, Mapping):
-        return any(_holds_mask(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_mask(item) for item in value)
-    return isinstance(value, str) and value == SECRET_MASK
-
-
-def _same_value(name: str, wanted: Any, current: Any) -> bool:
-    if current is None or _holds_mask(current):
-        return False
-    spec = FIELDS[name]
-    if spec.allowed is not None and isinstance(wanted, str) and isinstance(current, str):
-        return wanted.casefold() == current.casefold()
-    return _canonical(wanted) == _canonical(current)
-
-
-def plan_update(
-    payload: Mapping[str, Any], connection: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Split a validated update into what differs from a connection's current settings.
-
-    Each field of ``payload`` is compared with what ``GET /v1/connections/{id}`` reported
-    (:func:`~airflow_provider_fivetran_update.fields.current_value`, which follows ``status`` for
-    ``is_historical_sync`` and ``schema_status``):
-
-    * a field the GET does not report (``auth``, ``external_secrets_keys_config``) counts as
-      changed: it cannot be compared;
-    * an object field (``config``, ``destination_configuration``) is compared key by key, only
-      for the keys given, and only the keys that differ are sent (Fivetran changes only the keys
-      it receives); a key whose reported value is masked (``"******"``, a secret) counts as
-      changed;
-    * enumerations are compared case-insensitively; everything else as JSON (``true`` is not ``1``);
-    * ``run_setup_tests``, ``trust_certificates`` and ``trust_fingerprints`` only steer the setup
-      tests of an update: they are sent along when some other field is sent, and dropped (with
-      the update) when nothing else differs.
-
-    :param payload: the output of :func:`~airflow_provider_fivetran_update.fields.build_update_payload`.
-    :param connection: the ``data`` of ``GET /v1/connections/{id}`` (secrets masked).
-    :return: ``(to_send, changes)``: the body to PATCH (empty when nothing differs), and for each
-        field sent ``{"from": reported value, "to": new value}`` with secrets masked (``from`` is
-        ``None`` for a field the GET does not report).
-    """
-    persistent: dict[str, Any] = {}
-    changes: dict[str, dict[str, Any]] = {}
-    for name, wanted in payload.items():
-        spec = FIELDS[name]
-        if not spec.persistent:
-            continue
-        current = current_value(name, connection) if spec.status_path else None
-        if spec.kind == "object" and spec.status_path:
-            reported = current if isinstance(current, Mapping) else {}
-            differing = {
-                key: item
-                for key, item in wanted.items()
-                if key not in reported or not _same_value(name, item, reported[key])
-            }
-            if differing:
-                persistent[name] = differing
-                changes[name] = {"from": {key: reported.get(key) for key in differing}, "to": differing}
-        elif not spec.status_path or not _same_value(name, wanted, current):
-            persistent[name] = wanted
-            changes[name] = {"from": current, "to": wanted}
-    if not persistent:
-        return {}, {}
-    # The setup-test switches ride along with whatever is sent, in catalogue order.
-    to_send = {
-        name: persistent.get(name, value)
-        for name, value in payload.items()
-        if name in persistent or not FIELDS[name].persistent
-    }
-    # Every field goes through redact(): besides config/auth secrets it masks URI passwords.
-    masked = {
-        name: {side: redact({name: value})[name] for side, value in change.items()}
-        for name, change in changes.items()
-    }
-    return to_send, masked
-
-
-def _is_literal(value: Any) -> bool:
-    """Whether the task will see ``value`` as it is: no Jinja text, nothing resolved at run time."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return True
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, (list, tuple)):
-        return all(_is_literal(item) for item in value)
-    if isinstance(value, Mapping):
-        # Airflow renders the values of a dict, never its keys.
-        return all(_is_literal(item) for item in value.values())
-    return False  # an XComArg, a ParamsDict entry, a custom template object...
 
 
 def _check_literal_fields(task_id: str, fields: Mapping[str, Any]) -> None:
@@ -187,11 +78,11 @@ def _check_literal_fields(task_id: str, fields: Mapping[str, Any]) -> None:
     cross-field rule may depend on a value not rendered yet.
     """
     try:
-        if all(_is_literal(value) for value in fields.values()):
+        if not any(is_rendered_later(value) for value in fields.values()):
             build_update_payload(fields)
             return
         for name, value in fields.items():
-            if value is not None and _is_literal(value):
+            if value is not None and not is_rendered_later(value):
                 coerce_value(name, value)
     except FivetranValidationError as error:
         raise FivetranValidationError(
@@ -231,106 +122,18 @@ def _check_argument_names(operator: str, task_id: object, kwargs: Mapping[str, A
         )
 
 
-def connection_dashboard_url(data: Mapping[str, Any]) -> str:
-    """Return the Fivetran dashboard URL of a connection.
-
-    :param data: the ``data`` object of a Fivetran connection response (only ``id`` is read), as
-        returned by ``FivetranHook.update_connection`` or ``FivetranHook.get_connection_details``.
-    :return: ``https://fivetran.com/dashboard/connections/{id}/status``.
-    :raises ValueError: if ``data`` has no connection ``id``.
-    """
-    connection_id = data.get("id")
-    if not isinstance(connection_id, str) or not connection_id:
-        raise ValueError("The Fivetran connection data has no 'id'; cannot build its dashboard URL.")
-    return _DASHBOARD_URL.format(id=quote(connection_id, safe=""))
-
-
-class FivetranConnectionLink(BaseOperatorLink):
-    """A "Fivetran" button on the task that opens the connection's page in the Fivetran dashboard.
-
-    The URL is built from the task's connection id when it is known without running the task (a
-    literal id, or the rendered one when Airflow asks at the end of a run), so a task that failed
-    before pushing anything still links to its connection, and no missing XCom is looked up. An
-    invalid id gives no link. Otherwise (a templated id, seen by the Airflow 2 webserver) the URL
-    the task pushed to XCom under :data:`DASHBOARD_URL_XCOM_KEY` is used, if any.
-    """
-
-    name = "Fivetran"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the connection's dashboard URL, or an empty string when there is none."""
-        connection_id = getattr(operator, "connection_id", None)
-        if isinstance(connection_id, str) and _is_literal(connection_id):
-            try:
-                return connection_dashboard_url({"id": check_connection_id(connection_id)})
-            except FivetranValidationError:
-                return ""
-        # Imported here: resolving the XCom backend reads the configuration, which DAG parsing
-        # does not need.
-        from airflow_provider_fivetran_update._compat import XCom
-
-        url = XCom.get_value(ti_key=ti_key, key=DASHBOARD_URL_XCOM_KEY)
-        return url if isinstance(url, str) else ""
-
-
 class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
     """Update a Fivetran connection (``PATCH /v1/connections/{connection_id}``).
 
-    Only the fields given (not ``None``) are sent; every other setting of the connection stays as it
-    is. Every field and ``connection_id`` is templated. Rendered strings are converted to the types
-    Fivetran expects (``"60"`` to ``60``, ``"true"`` to ``True``, a JSON text to an object) and
-    checked against the field catalogue before any request is sent; an invalid value fails the task
-    with the field named. Values given literally (not templated) are checked when the DAG file is
-    parsed, so a mistake there is a DAG import error. Secret values inside ``config``, ``auth`` and
-    ``external_secrets_keys_config`` are masked in the rendered fields, the logs and the returned
-    value.
-
-    The operator returns the connection's ``data`` after the update, with secrets masked, and pushes
-    the dashboard URL that the "Fivetran" extra link opens.
-
-    **Change-only updates.** With ``only_if_changed=True`` the operator first reads the connection
-    (one GET) and sends only the fields whose values differ (see :func:`plan_update` for how each
-    kind of field is compared; fields Fivetran does not report, and masked secrets, count as
-    changed). When nothing differs no PATCH is sent at all, and the setup-test switches
-    (``run_setup_tests``, ``trust_*``) are not sent either. With ``dry_run=True`` it does the same
-    GET and comparison and sends nothing: a safe first run of a new DAG.
-
-    **Waiting.** ``wait_for_completion=True`` (with ``is_historical_sync=True``) keeps the task
-    running until the historical sync the update requested has ended; ``wait_for_state`` (a dict
-    with ``"setup_state"`` and/or ``"sync_state"``, each a state, a list or a comma-separated
-    string) until the connection is in that state, as
-    :class:`~airflow_provider_fivetran_update.sensors.fivetran.FivetranConnectionStateSensor`
-    would wait. The wait polls every ``poll_interval`` seconds, in the worker or, with
-    ``deferrable=True``, in the triggerer (the same
-    :class:`~airflow_provider_fivetran_update.triggers.fivetran.FivetranConnectionStateTrigger` and
-    the same state checks as the sensor). It ends when the state is reached, fails the task at
-    once (no retry) when the connection is broken, the historical sync failed (the error carries
-    Fivetran's status tasks and warnings) or ``timeout`` seconds have passed, and fails with a
-    retryable error when Fivetran cannot be read.
-
-    A historical sync has ended when Fivetran reports a ``succeeded_at`` (or ``failed_at``) later
-    than the moment of the request, ``status.is_historical_sync`` false and a ``sync_state`` other
-    than ``syncing``. The moment is fixed once, just before the PATCH is sent, and carried to the
-    trigger; Fivetran's own earlier timestamps and a one-minute clock-skew allowance take part (see
-    :func:`~airflow_provider_fivetran_update.triggers.fivetran.historical_sync_anchor`). Timestamps
-    decide, not having seen ``syncing``, so a sync that ends between two polls is not missed.
-
-    **Retries never request a second historical sync.** Requesting one while another is pending
-    or running makes Fivetran start it over. So on a retry (``try_number`` > 1, including a task
-    cleared by hand) with ``is_historical_sync=True``, the operator reads the connection first:
-    when Fivetran still reports ``status.is_historical_sync`` true, that field is not sent again
-    and the task waits for the pending sync. ``only_if_changed=True`` does the same on every try.
-    (A retry that starts after the first try's sync has already ended does request a new one:
-    Fivetran keeps no trace that would tell it apart from an older sync.)
-
-    **Return value.** Without ``only_if_changed``, ``dry_run`` and waiting, exactly as before: the
-    connection's ``data`` from the PATCH answer, secrets masked. With ``only_if_changed`` or
-    ``dry_run`` the same ``data`` (the GET answer when nothing was sent) plus a ``"changes"`` key,
-    ``{"sync_frequency": {"from": 360, "to": 60}}``: the fields sent (in a dry run, the fields
-    that would be sent), secrets masked; ``{}`` when nothing differs. After a wait, ``data`` is the
-    last answer read while waiting, so it shows the state the wait ended in.
+    Only the fields given (not ``None``) are sent; every other setting stays as it is. Every field
+    is templated; rendered values are converted to the API's types and checked against the field
+    catalogue before any request, literal ones already when the DAG file is parsed. Secrets are
+    masked in the rendered fields, the logs and the return value: the connection's ``data`` after
+    the update, with a ``"changes"`` key under ``only_if_changed`` or ``dry_run``. The task can wait
+    for the historical sync it requested or for a state, in a worker or in the triggerer.
 
     .. seealso::
+        docs/update-operator.md: change-only updates, dry runs, waiting, retries, the return value.
         Fivetran's API reference: https://fivetran.com/docs/rest-api/api-reference/connections/modify-connection
 
     :param connection_id: the id of the Fivetran connection (``connection_id`` in the API; shown in
@@ -454,7 +257,6 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         retry_max_wait: float = 60.0,
         **kwargs: Any,
     ) -> None:
-        arguments = locals()
         # Before Airflow's own check of kwargs, whose error does not say what was meant.
         _check_argument_names(type(self).__name__, kwargs.get("task_id"), kwargs)
         super().__init__(**kwargs)
@@ -469,12 +271,31 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
             retry_min_wait=retry_min_wait,
             retry_max_wait=retry_max_wait,
         )
-        # The signature lists every catalogue field (a test keeps the two equal). Literal values
-        # are checked now, templated ones (Jinja text, XComArgs) in execute() after rendering.
-        fields = {name: arguments.get(name) for name in FIELD_NAMES}
-        for name, value in fields.items():
-            setattr(self, name, value)
-        _check_literal_fields(self.task_id, fields)
+        # One attribute per catalogue field, in catalogue order (a test keeps the signature equal
+        # to the catalogue and checks every field is kept).
+        self.config = config
+        self.auth = auth
+        self.paused = paused
+        self.trust_certificates = trust_certificates
+        self.trust_fingerprints = trust_fingerprints
+        self.sync_frequency = sync_frequency
+        self.data_delay_threshold = data_delay_threshold
+        self.data_delay_sensitivity = data_delay_sensitivity
+        self.daily_sync_time = daily_sync_time
+        self.pause_after_trial = pause_after_trial
+        self.schema_status = schema_status
+        self.is_historical_sync = is_historical_sync
+        self.schedule_type = schedule_type
+        self.run_setup_tests = run_setup_tests
+        self.networking_method = networking_method
+        self.hybrid_deployment_agent_id = hybrid_deployment_agent_id
+        self.proxy_agent_id = proxy_agent_id
+        self.private_link_id = private_link_id
+        self.destination_configuration = destination_configuration
+        self.external_secrets_manager_id = external_secrets_manager_id
+        self.external_secrets_keys_config = external_secrets_keys_config
+        # Literal values are checked now, templated ones (Jinja text, XComArgs) in execute().
+        _check_literal_fields(self.task_id, self._field_values())
         if wait_for_completion and wait_for_state is not None:
             raise ValueError(
                 f"{self.task_id}: pass wait_for_completion or wait_for_state, not both; a finished "
@@ -555,7 +376,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
     def _mask_secrets(self) -> None:
         """Register the secret values of the fields that may hold credentials with Airflow's masker."""
         sections: dict[str, Any] = {}
-        for name in _SECRET_FIELDS:
+        for name in SECRET_FIELD_NAMES:
             value = getattr(self, name)
             if value is None:
                 continue
@@ -590,7 +411,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
                 self._log_plan(payload, to_send, changes)
             elif current_value("is_historical_sync", current) is True:
                 to_send = self._without_pending_resync(payload)
-        ti.xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id}))
+        ti.xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url(self.connection_id))
 
         if self.is_dry_run:
             assert current is not None and changes is not None
@@ -786,13 +607,3 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         result = settle(event, connection_id=self.connection_id, timeout_error=self._timeout_error)
         self.log.info("%s", result.message)
         return self._result(result.connection or result.state or {}, changes)
-
-
-def __getattr__(name: str) -> Any:
-    # The sync operators live in operators.sync, which builds on the link above: importing them
-    # here on first use, rather than at the top, avoids an import cycle.
-    if name in ("FivetranSyncConnectionOperator", "FivetranResyncConnectionOperator"):
-        from airflow_provider_fivetran_update.operators import sync
-
-        return getattr(sync, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

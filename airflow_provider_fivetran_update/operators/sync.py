@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_fivetran_update._compat import AirflowFailException, BaseOperator, conf
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
-from airflow_provider_fivetran_update.operators.fivetran import (
+from airflow_provider_fivetran_update.links import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
     connection_dashboard_url,
@@ -130,7 +130,7 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         connection_id = self.resolve_connection_id(context)
         self.check_rendered()
         ti = context["ti"]
-        ti.xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": connection_id}))
+        ti.xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url(connection_id))
         current = self.hook.get_connection_details(connection_id)
         current = self._ready(connection_id, current)
 

@@ -15,7 +15,7 @@ from airflow_provider_fivetran_update._compat import (
 )
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
-from airflow_provider_fivetran_update.operators.fivetran import (
+from airflow_provider_fivetran_update.links import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
     connection_dashboard_url,
@@ -158,7 +158,7 @@ class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator
         self.connection_id = self.resolve_connection_id(context)
         self._condition()
         context["ti"].xcom_push(
-            key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": self.connection_id})
+            key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url(self.connection_id)
         )
         # Fixed before the first poke and counted as Airflow counts the timeout (from the first
         # try in reschedule mode), so every read and a deferred wait end when the timeout does.

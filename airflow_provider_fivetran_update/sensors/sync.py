@@ -17,7 +17,7 @@ from airflow_provider_fivetran_update._compat import (
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.exceptions import FivetranError
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
-from airflow_provider_fivetran_update.operators.fivetran import (
+from airflow_provider_fivetran_update.links import (
     DASHBOARD_URL_XCOM_KEY,
     FivetranConnectionLink,
     connection_dashboard_url,
@@ -140,9 +140,7 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
         """Resolve the connection, fix the moment, publish the link, then poke (see the class doc)."""
         connection_id = self.resolve_connection_id(context)
         self._completed_after = self._baseline(context)
-        context["ti"].xcom_push(
-            key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url({"id": connection_id})
-        )
+        context["ti"].xcom_push(key=DASHBOARD_URL_XCOM_KEY, value=connection_dashboard_url(connection_id))
         # Counted as Airflow counts the timeout (from the first try in reschedule mode), so every
         # read and a deferred wait end when the timeout does.
         started = first_reschedule_date(context, self.retries or 0) if self.reschedule else None

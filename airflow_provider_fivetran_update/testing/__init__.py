@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_fivetran_update.testing.faults import Fault, RecordedRequest
+    from airflow_provider_fivetran_update.testing.model import ManualClock
     from airflow_provider_fivetran_update.testing.simulator import FivetranSimulator
-    from airflow_provider_fivetran_update.testing.state import ManualClock
 
 __all__ = ["Fault", "FivetranSimulator", "ManualClock", "RecordedRequest"]
 
 _HOMES = {
     "Fault": "airflow_provider_fivetran_update.testing.faults",
     "FivetranSimulator": "airflow_provider_fivetran_update.testing.simulator",
-    "ManualClock": "airflow_provider_fivetran_update.testing.state",
+    "ManualClock": "airflow_provider_fivetran_update.testing.model",
     "RecordedRequest": "airflow_provider_fivetran_update.testing.faults",
 }
 

@@ -16,7 +16,7 @@ from airflow_provider_fivetran_update.testing.asgi import (
 )
 from airflow_provider_fivetran_update.testing.core import SimulatorCore
 from airflow_provider_fivetran_update.testing.faults import Fault, RecordedRequest
-from airflow_provider_fivetran_update.testing.state import ConnectionNotFoundError
+from airflow_provider_fivetran_update.testing.model import ConnectionNotFoundError
 
 __all__ = ["ADMIN_PREFIX", "AdminRoutes"]
 

@@ -18,7 +18,7 @@ from airflow_provider_fivetran_update.testing.asgi import (
 )
 from airflow_provider_fivetran_update.testing.core import SimulatorCore
 from airflow_provider_fivetran_update.testing.fivetran_rules import check_update_body, update_payload
-from airflow_provider_fivetran_update.testing.state import (
+from airflow_provider_fivetran_update.testing.model import (
     ConnectionNotFoundError,
     InvalidCursorError,
 )

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from airflow_provider_fivetran_update.testing.faults import DEFAULT_ERROR_CODES
-from airflow_provider_fivetran_update.testing.state import ConnectionNotFoundError
+from airflow_provider_fivetran_update.testing.model import ConnectionNotFoundError
 
 __all__ = [
     "JSON_TYPE",

@@ -16,7 +16,7 @@ from airflow_provider_fivetran_update.testing.faults import (
     SetupTestLimiter,
     SetupTestLimits,
 )
-from airflow_provider_fivetran_update.testing.state import Clock, SimulatorState
+from airflow_provider_fivetran_update.testing.model import Clock, SimulatorState
 
 __all__ = ["DEMO_CONNECTIONS", "SimulatorCore"]
 

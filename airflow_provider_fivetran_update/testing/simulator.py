@@ -24,9 +24,9 @@ from airflow_provider_fivetran_update.testing.faults import (
     SetupTestLimiter,
     SetupTestLimits,
 )
+from airflow_provider_fivetran_update.testing.model import DEFAULT_GROUP_ID, Clock, SimulatorState
 from airflow_provider_fivetran_update.testing.net import is_loopback
 from airflow_provider_fivetran_update.testing.server import BackgroundServer
-from airflow_provider_fivetran_update.testing.state import DEFAULT_GROUP_ID, Clock, SimulatorState
 
 __all__ = ["AIRFLOW_CONN_ENV", "FivetranSimulator"]
 

@@ -1,31 +1,12 @@
 """Shared reads for the triggers of one event loop that use the same Fivetran API key.
 
-Why: a triggerer running a thousand :class:`FivetranConnectionStateTrigger` instances would send a
-thousand ``GET /v1/connections/{id}`` per poll interval, spending Fivetran's rate limit and about
-2 ms of triggerer CPU per request. ``GET /v1/connections`` answers up to 1,000 connections per page
-with everything the state checks read, so reads that coincide are served by one listing.
-
-How (one :class:`ReadCoordinator` per running loop and :class:`HookOptions`):
-
-* a trigger holds the coordinator for its whole run (:func:`shared_reader`) and asks
-  :meth:`ReadCoordinator.read` instead of calling the hook;
-* while fewer than :data:`BATCH_THRESHOLD` triggers hold the coordinator, a read is one
-  ``GET /v1/connections/{id}`` sent at once: small deployments behave exactly as before;
-* otherwise reads wait at most their gathering window (:func:`gather_window`, never past the
-  trigger's ``end_time``); the batch is flushed at the earliest deadline among its reads. With at
-  least :data:`BATCH_THRESHOLD` distinct ids, one listing (every page) serves them, else each id
-  gets its own GET. An id missing from the listing (created since, or a key that may read but not
-  list it) gets its own GET;
-* a listing that still fails after the hook's retries falls back to one GET per id, except a 429:
-  the rate limit is spent, so more requests would only make it worse, and every read of the batch
-  fails with that error (each trigger then reports ``"error"`` as it does for a failed GET). A 403
-  on the listing (the key may not list) stops listings for this coordinator.
-
-Only data read after a trigger asked is handed to it (no cache), and each waiter gets its own copy.
-A cancelled read only drops its own waiter. The coordinator owns one hook (one httpx client); it is
-replaced every :data:`HOOK_MAX_AGE` seconds so a rotated API key reaches long-lived coordinators,
-and a hook is closed only when no request uses it. The last trigger to leave closes everything and
-removes the coordinator, so nothing outlives the triggers; the registry is weakly keyed by loop.
+Many :class:`FivetranConnectionStateTrigger` instances polling at once would each send a
+``GET /v1/connections/{id}``; one :class:`ReadCoordinator` per running loop and
+:class:`HookOptions` serves reads that coincide with one ``GET /v1/connections`` listing once at
+least :data:`BATCH_THRESHOLD` triggers hold it (:func:`shared_reader`), and with single GETs
+below that. Only data read after a trigger asked is handed to it, each waiter gets its own copy,
+and the last trigger to leave closes everything. Batching, fallbacks and hook rotation in
+detail: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -97,7 +78,7 @@ class ReadCoordinator:
 
     def __init__(self, options: HookOptions) -> None:
         self.options = options
-        # Built now, so invalid options fail the trigger at its start, as the hook always did.
+        # Built now, so invalid options fail the trigger at its start, not at its first read.
         self._slot = _HookSlot(options.make_hook())
         self._users = 0
         self._pending: dict[str, _Waiters] = {}
@@ -110,6 +91,15 @@ class ReadCoordinator:
         self.lists_sent = 0  # batches served by a listing, for tests and logs
 
     # -- what a trigger calls -------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """Count one more trigger holding this coordinator (see :func:`shared_reader`)."""
+        self._users += 1
+
+    def release(self) -> bool:
+        """Count one trigger fewer; ``True`` when none holds it any more (then :meth:`aclose` it)."""
+        self._users -= 1
+        return self._users == 0
 
     async def read(
         self, connection_id: str, *, window: float, end_time: float | None = None
@@ -266,7 +256,7 @@ class ReadCoordinator:
                 # concurrent first requests would each open a client and leak all but one.
                 async with slot.ready:
                     if not slot.opened:
-                        await slot.hook._aget_client()
+                        await slot.hook.aopen()
                         slot.opened = True
             yield slot.hook
         finally:
@@ -274,7 +264,7 @@ class ReadCoordinator:
             if slot.retired and slot.in_flight == 0:
                 await slot.hook.aclose()
 
-    async def _close(self) -> None:
+    async def aclose(self) -> None:
         """Stop gathering, stop serving, close the hook (the last trigger has left)."""
         if self._timer is not None:
             self._timer.cancel()
@@ -323,17 +313,16 @@ async def shared_reader(options: HookOptions) -> AsyncIterator[ReadCoordinator]:
     coordinator = by_options.get(options)
     if coordinator is None:
         coordinator = by_options[options] = ReadCoordinator(options)
-    coordinator._users += 1
+    coordinator.hold()
     try:
         yield coordinator
     finally:
-        coordinator._users -= 1
-        if coordinator._users == 0:
+        if coordinator.release():
             if by_options.get(options) is coordinator:
                 del by_options[options]
             if not by_options:
                 _REGISTRY.pop(loop, None)
-            await coordinator._close()
+            await coordinator.aclose()
 
 
 def coordinators(loop: asyncio.AbstractEventLoop) -> dict[HookOptions, ReadCoordinator]:
