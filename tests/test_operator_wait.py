@@ -384,20 +384,18 @@ def test_deferred_resync_success_failure_and_state(
 
 
 @pytest.mark.airflow
-def test_worker_waits_between_polls_fails_a_resync_that_cannot_start_and_retries_without_resending(
+def test_worker_waits_between_polls_and_fails_a_resync_that_cannot_start(
     airflow_db: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
 
-    # The sync outlasts the retry below's restart (even on a busy machine), and is shorter than
-    # "between"'s poll interval.
+    # Shorter than "between"'s poll interval.
     with FivetranSimulator(historical_sync_seconds=10.0) as sim:
         _sim_env(sim, monkeypatch)
         sim.add_connection("between")
         sim.add_connection("stuck", paused=True)
-        sim.add_connection("retried", schedule_type="manual")
         worker = {"deferrable": False, **FAST}
         with _dag("worker_wait") as dag:
             # The poll interval is longer than the sync: it starts and ends between two reads.
@@ -422,6 +420,33 @@ def test_worker_waits_between_polls_fails_a_resync_that_cannot_start_and_retries
                 retry_delay=timedelta(0),
                 **worker,
             )
+
+        with caplog.at_level("INFO"):
+            dag_run = run_dag(dag)
+
+        states = task_states(dag_run)
+        assert states == {("between", -1): "success", ("stuck", -1): "failed"}
+        tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
+        assert (_count(sim, "PATCH", "between"), _count(sim, "GET", "between")) == (1, 1)
+        assert xcom(dag_run, "between")["status"]["is_historical_sync"] is False
+        assert tis["stuck"].try_number == 1
+        assert (_count(sim, "PATCH", "stuck"), _count(sim, "GET", "stuck")) == (1, 0)
+        logs = caplog.text + "".join(capfd.readouterr())
+        assert "Fivetran connection 'stuck' is paused: the historical sync it was asked for" in logs
+
+
+@pytest.mark.airflow
+def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
+    airflow_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Alone in its DAG, so the retry starts right after the first try: well within the sync.
+    with FivetranSimulator(historical_sync_seconds=10.0) as sim:
+        _sim_env(sim, monkeypatch)
+        sim.add_connection("retried", schedule_type="manual")
+        with _dag("worker_wait_retried") as dag:
             # The first try's first read fails (no hook retries): the retry must not send again.
             FivetranUpdateConnectionOperator(
                 task_id="retried",
@@ -441,20 +466,14 @@ def test_worker_waits_between_polls_fails_a_resync_that_cannot_start_and_retries
         with caplog.at_level("INFO"):
             dag_run = run_dag(dag)
 
-        states = task_states(dag_run)
-        assert states == {("between", -1): "success", ("stuck", -1): "failed", ("retried", -1): "success"}
-        tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
-        assert (_count(sim, "PATCH", "between"), _count(sim, "GET", "between")) == (1, 1)
-        assert xcom(dag_run, "between")["status"]["is_historical_sync"] is False
-        assert tis["stuck"].try_number == 1
-        assert (_count(sim, "PATCH", "stuck"), _count(sim, "GET", "stuck")) == (1, 0)
-        assert tis["retried"].try_number == 2
+        assert task_states(dag_run) == {("retried", -1): "success"}
+        (ti,) = dag_run.get_task_instances()
+        assert ti.try_number == 2
         assert _patches(sim, "retried") == [{"is_historical_sync": True, "run_setup_tests": False}]
         # The first try started the manual connection's sync; the retry found it running.
         assert sim.request_count("POST", "/v1/connections/retried/sync") == 1
         assert xcom(dag_run, "retried")["succeeded_at"] is not None
         logs = caplog.text + "".join(capfd.readouterr())
-        assert "Fivetran connection 'stuck' is paused: the historical sync it was asked for" in logs
         assert "is not sent again" in logs
 
 
