@@ -33,9 +33,14 @@ SYNC_RESULT_KEY = "sync"
 
 SYNC_REQUEST_XCOM_KEY = "fivetran_sync_request"
 """XCom key of what a sync operator requested: ``connection_id``, ``requested_at`` and ``completed_after``
-(epoch seconds). Pushed before the wait, so a resumed deferral (and a downstream task) finds it."""
+(epoch seconds), and the ``try_number`` that requested it. Pushed before the wait, so a resumed
+deferral (and a downstream task) finds it."""
 
 _DEFAULT_TIMEOUT = 7 * 24 * 60 * 60.0  # as BaseSensorOperator's: historical re-syncs can take days
+
+
+def _try_number(ti: Any) -> int:
+    return int(getattr(ti, "try_number", 1) or 1)
 
 
 def sync_outcome(
@@ -135,7 +140,8 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         current = self._ready(connection_id, current)
 
         requested_at: float | None = None
-        if int(getattr(ti, "try_number", 1) or 1) > 1 and self.pending(current):
+        try_number = _try_number(ti)
+        if try_number > 1 and self.pending(current):
             self.log.info(
                 "This is a retry, and Fivetran connection %s already reports a %s pending or running, "
                 "likely the one an earlier try requested. It is not requested again (that would "
@@ -155,6 +161,7 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
                 "connection_id": connection_id,
                 "requested_at": requested_at,
                 "completed_after": completed_after,
+                "try_number": try_number,
             },
         )
         if not self.wait_for_completion:
@@ -258,6 +265,16 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         ti = context["ti"]
         # What execute() pushed: Airflow keeps a task's XComs while it is deferred.
         request = ti.xcom_pull(task_ids=ti.task_id, key=SYNC_REQUEST_XCOM_KEY, map_indexes=ti.map_index) or {}
+        if request.get("try_number") not in (None, _try_number(ti)):
+            # Airflow 3.0 keeps a deferral's resume method across a retry (apache/airflow#56704,
+            # fixed in 3.1): the retry lands here with the failed try's event. Start it over.
+            self.log.info(
+                "Try %s resumed with the event of try %s, which deferred; this try starts from the "
+                "beginning.",
+                _try_number(ti),
+                request.get("try_number"),
+            )
+            return self.execute(context)
         return self._outcome(
             event,
             str(request.get("connection_id") or self.connection_id),

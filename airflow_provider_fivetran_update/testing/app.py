@@ -14,7 +14,7 @@ import binascii
 import hmac
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -126,7 +126,9 @@ class SimulatorApp:
             if fault is None:
                 await self._answer(scope, replay, send_with_headers, headers, extra_headers)
             else:
-                await self._fault(fault, scope, receive, replay, send_with_headers, headers, extra_headers)
+                await self._fault(
+                    fault, scope, receive, replay, send_with_headers, headers, extra_headers, record
+                )
         finally:
             record(None)  # nothing was answered: a dropped connection, or the client hung up
 
@@ -179,6 +181,7 @@ class SimulatorApp:
         send: Send,
         headers: Mapping[str, str],
         extra_headers: dict[str, str],
+        record: Callable[[int | None], None],
     ) -> None:
         applied: list[Message] = []
         if fault.after_apply:
@@ -190,6 +193,9 @@ class SimulatorApp:
         if fault.delay and not await wait_unless_disconnected(raw_receive, fault.delay):
             return  # the client gave up (read timeout): nothing is answered
         if fault.drop:
+            # Logged before the connection closes, as an answer is before it starts: a client that
+            # sees the connection go also finds the request in the log.
+            record(None)
             await self._drop(scope, raw_receive)
             return
         if fault.answers_normally:
