@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -442,10 +443,12 @@ def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Alone in its DAG, so the retry starts right after the first try: well within the sync.
-    with FivetranSimulator(historical_sync_seconds=10.0) as sim:
+    # The sync runs until the test moves the simulated clock on: only once the retry has read the
+    # connection (and seen the sync running), however slowly this Airflow starts the retry.
+    with FivetranSimulator(historical_sync_seconds=600.0) as sim:
         _sim_env(sim, monkeypatch)
         sim.add_connection("retried", schedule_type="manual")
+        path = "/v1/connections/retried"
         with _dag("worker_wait_retried") as dag:
             # The first try's first read fails (no hook retries): the retry must not send again.
             FivetranUpdateConnectionOperator(
@@ -461,10 +464,23 @@ def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
                 deferrable=False,
                 max_retries=0,
             )
-        sim.fail_next(1, status=503, method="GET", path="/v1/connections/retried")
+        sim.fail_next(1, status=503, method="GET", path=path)
 
+        def retry_has_read() -> bool:
+            reads = [r.status for r in sim.requests if r.method == "GET" and r.path == path]
+            return 503 in reads and reads[reads.index(503) + 1 :].count(200) >= 2
+
+        def end_the_sync_once_the_retry_has_read() -> None:
+            deadline = time.monotonic() + 120
+            while not retry_has_read() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            sim.advance(900)
+
+        helper = threading.Thread(target=end_the_sync_once_the_retry_has_read, daemon=True)
+        helper.start()
         with caplog.at_level("INFO"):
             dag_run = run_dag(dag)
+        helper.join(5)
 
         assert task_states(dag_run) == {("retried", -1): "success"}
         (ti,) = dag_run.get_task_instances()
