@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_fivetran_update.testing import FivetranSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout: this file is ``<repo>/tests/helpers.py`` whatever the depth of the test using it."""
 
 SHARED_FIVETRAN = REPO_ROOT.parent / "shared" / "fivetran"
 """Fivetran's documents, read-only, beside the worktree (``/work/shared/fivetran``)."""
+
+KEY, SECRET = "test-key", "test-secret-value"
+"""The credentials the simulator's own tests give it (``tests/testing/conftest.py``)."""
+
+ACCEPT = {"Accept": "application/json;version=2"}
+
+
+def patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
+    """The bodies of the PATCH requests ``sim`` received for one connection, in order."""
+    path = f"/v1/connections/{connection_id}"
+    return [request.json for request in sim.requests if request.method == "PATCH" and request.path == path]
