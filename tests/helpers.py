@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pytest
+
     from airflow_provider_fivetran_update.testing import FivetranSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,3 +26,10 @@ def patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
     """The bodies of the PATCH requests ``sim`` received for one connection, in order."""
     path = f"/v1/connections/{connection_id}"
     return [request.json for request in sim.requests if request.method == "PATCH" and request.path == path]
+
+
+def point_airflow_at(sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch) -> FivetranSimulator:
+    """Airflow's ``fivetran_default`` points at ``sim`` until the test ends (what ``sim`` does)."""
+    for name, value in sim.airflow_env().items():
+        monkeypatch.setenv(name, value)
+    return sim

@@ -8,7 +8,6 @@ Fivetran's hour, so ``[fivetran] rate_limit_window`` is set to match it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -141,13 +140,11 @@ def test_the_window_must_be_positive() -> None:
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
+def sim(sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch) -> FivetranSimulator:
     monkeypatch.setenv("AIRFLOW__FIVETRAN__RATE_LIMIT_WINDOW", str(WINDOW))
-    with FivetranSimulator() as simulator:
-        simulator.add_connection(CONN)
-        simulator.rate_limit(LIMIT, per_seconds=WINDOW)
-        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
-        yield simulator
+    sim.add_connection(CONN)
+    sim.rate_limit(LIMIT, per_seconds=WINDOW)
+    return sim
 
 
 def _answered(sim: FivetranSimulator, status: int) -> int:

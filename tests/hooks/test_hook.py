@@ -12,7 +12,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -36,17 +36,16 @@ CONFIG_SECRET = "hunter2-secret"
 CONN = "conn_a"
 CONN_PATH = f"/v1/connections/{CONN}"
 ENV = "AIRFLOW_CONN_FIVETRAN_DEFAULT"
+pytestmark = pytest.mark.simulator(api_key=API_KEY, api_secret=API_SECRET)
 
 T = TypeVar("T")
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    """A running simulator with one connection; ``fivetran_default`` points at it."""
-    with FivetranSimulator(api_key=API_KEY, api_secret=API_SECRET) as simulator:
-        simulator.add_connection(CONN, service="postgres", config={"host": "db", "password": "pw-in-sim"})
-        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
-        yield simulator
+def sim(sim: FivetranSimulator) -> FivetranSimulator:
+    """The simulator with one connection."""
+    sim.add_connection(CONN, service="postgres", config={"host": "db", "password": "pw-in-sim"})
+    return sim
 
 
 def make_hook(**kwargs: Any) -> FivetranHook:

@@ -5,7 +5,6 @@ Every test counts the requests the simulator received; nothing of ours is mocked
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,12 +24,9 @@ PASSWORD = "pw-in-sim-7c"
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator() as simulator:
-        simulator.add_connection("conn_a", config={"host": "db", "password": PASSWORD})
-        for name, value in simulator.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
+def sim(sim: FivetranSimulator) -> FivetranSimulator:
+    sim.add_connection("conn_a", config={"host": "db", "password": PASSWORD})
+    return sim
 
 
 def hook(**kwargs: Any) -> FivetranHook:

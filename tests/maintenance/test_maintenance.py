@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,8 @@ from airflow_provider_fivetran_update.maintenance import (
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.airflow_helpers import all_xcoms, run_dag, task_states, unique_dag_id, xcom
 
-pytestmark = pytest.mark.airflow
+# A sync that is still running when the window starts keeps "syncing" for a few seconds.
+pytestmark = [pytest.mark.airflow, pytest.mark.simulator(sync_seconds=4.0)]
 
 SOURCE_PASSWORD = "maintenance-source-password-93"
 INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
@@ -39,17 +39,6 @@ G = "fivetran_maintenance"
 # proves the same wiring with fewer; the window's code is the same on every version.
 _AIRFLOW_3_1 = importlib.metadata.version("apache-airflow").startswith("3.1.")
 N_MANY = int(os.environ.get("FIVETRAN_WINDOW_CONNECTIONS", "30" if _AIRFLOW_3_1 else "100"))
-
-
-@pytest.fixture
-def fivetran_simulator_options() -> dict[str, Any]:
-    # A sync that is still running when the window starts keeps "syncing" for a few seconds.
-    return {"sync_seconds": 4.0}
-
-
-@pytest.fixture
-def sim(airflow_db: Path, fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
-    return fivetran_airflow_conn
 
 
 def _count(sim: FivetranSimulator, method: str, connection_id: str) -> int:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -28,21 +27,15 @@ from airflow_provider_fivetran_update.sensors.fivetran import FivetranSyncComple
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
 
-pytestmark = pytest.mark.airflow
-
 PASSWORD = "pg-password-5ync"
 FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 SYNC_SECONDS = 2.0
+pytestmark = [
+    pytest.mark.airflow,
+    pytest.mark.simulator(sync_seconds=SYNC_SECONDS, historical_sync_seconds=SYNC_SECONDS),
+]
 # Longer than a sync: a sync requested just before a read has started and ended before the next.
 BETWEEN_POLLS = 3.0
-
-
-@pytest.fixture
-def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(sync_seconds=SYNC_SECONDS, historical_sync_seconds=SYNC_SECONDS) as simulator:
-        for name, value in simulator.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
 
 
 def _dag(name: str) -> Any:
@@ -202,25 +195,16 @@ def test_sync_success_paused_broken_and_no_wait(
     assert PASSWORD not in json.dumps([xcom(dag_run, task) for task in ("ok", "resumed", "nowait")])
 
 
-@pytest.fixture
-def slow_sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    """Syncs that run until the test moves the simulated clock on."""
-    with FivetranSimulator(sync_seconds=600, historical_sync_seconds=600) as simulator:
-        for name, value in simulator.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
-
-
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
 @pytest.mark.parametrize(
     ("operator", "action"),
     [(FivetranSyncConnectionOperator, "/sync"), (FivetranResyncConnectionOperator, "/resync")],
     ids=["sync", "resync"],
 )
+@pytest.mark.simulator(sync_seconds=600, historical_sync_seconds=600)  # until the test moves its clock
 def test_retry_after_the_request_landed_sends_it_once(
-    slow_sim: FivetranSimulator, operator: type[Any], action: str, deferrable: bool
+    sim: FivetranSimulator, operator: type[Any], action: str, deferrable: bool
 ) -> None:
-    sim = slow_sim
     sim.add_connection("retried")
     path = "/v1/connections/retried"
     extra = {"force": True} if action == "/sync" else {}

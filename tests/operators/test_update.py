@@ -14,7 +14,6 @@ import inspect
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +66,6 @@ NOT_FIELD_ARGS = {
     "deferrable",
     "kwargs",
 }
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator() as simulator:
-        monkeypatch.setenv("AIRFLOW_CONN_FIVETRAN_DEFAULT", simulator.airflow_connection_json())
-        yield simulator
 
 
 def _dag(dag_id: str, **params: Any) -> Any:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,13 @@ from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.testing.model import format_timestamp
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.helpers import point_airflow_at
 
 PG_PASSWORD = "pg-password-w41t"
 NEW_PASSWORD = "pg-password-n3w"
 INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
 FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
+pytestmark = pytest.mark.simulator(historical_sync_seconds=1.0)
 
 
 def _ts(epoch: float) -> str:
@@ -173,14 +174,6 @@ def test_anchor_takes_the_latest_of_fivetrans_timestamps_and_the_request_minus_s
 # -- the trigger in historical sync mode, over HTTP -------------------------------------------------
 
 
-@pytest.fixture
-def sim_fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(historical_sync_seconds=0.3) as simulator:
-        for name, value in simulator.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
-
-
 def _run_trigger(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]]:
     async def collect() -> list[dict[str, Any]]:
         return [event.payload async for event in trigger.run()]
@@ -188,11 +181,12 @@ def _run_trigger(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]
     return asyncio.run(collect())
 
 
-def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim_fast: FivetranSimulator) -> None:
+@pytest.mark.simulator(historical_sync_seconds=0.3)
+def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim: FivetranSimulator) -> None:
     from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 
-    sim_fast.add_connection("ok", config={"password": PG_PASSWORD})
-    sim_fast.add_connection("bad", fail_historical_sync=True)
+    sim.add_connection("ok", config={"password": PG_PASSWORD})
+    sim.add_connection("bad", fail_historical_sync=True)
     events = {}
     for connection_id in ("ok", "bad"):
         requested_at = time.time()
@@ -217,22 +211,10 @@ def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim_fas
     assert events["bad"]["status"] == "failed"
     assert "Historical sync failed" in events["bad"]["message"]
     # One read while syncing, one after the poll interval: the sync ended unseen in between.
-    assert sim_fast.request_count(method="GET", path="/v1/connections/ok") == 2
+    assert sim.request_count(method="GET", path="/v1/connections/ok") == 2
 
 
 # -- under Airflow ------------------------------------------------------------------------------
-
-
-def _sim_env(simulator: FivetranSimulator, monkeypatch: pytest.MonkeyPatch) -> FivetranSimulator:
-    for name, value in simulator.airflow_env().items():
-        monkeypatch.setenv(name, value)
-    return simulator
-
-
-@pytest.fixture
-def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(historical_sync_seconds=1.0) as simulator:
-        yield _sim_env(simulator, monkeypatch)
 
 
 def _dag(name: str) -> Any:
@@ -394,7 +376,7 @@ def test_worker_waits_between_polls_and_fails_a_resync_that_cannot_start(
 
     # Shorter than "between"'s poll interval.
     with FivetranSimulator(historical_sync_seconds=10.0) as sim:
-        _sim_env(sim, monkeypatch)
+        point_airflow_at(sim, monkeypatch)
         sim.add_connection("between")
         sim.add_connection("stuck", paused=True)
         worker = {"deferrable": False, **FAST}
@@ -446,7 +428,7 @@ def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
     # The sync runs until the test moves the simulated clock on: only once the retry has read the
     # connection (and seen the sync running), however slowly this Airflow starts the retry.
     with FivetranSimulator(historical_sync_seconds=600.0) as sim:
-        _sim_env(sim, monkeypatch)
+        point_airflow_at(sim, monkeypatch)
         sim.add_connection("retried", schedule_type="manual")
         path = "/v1/connections/retried"
         with _dag("worker_wait_retried") as dag:

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,12 +48,6 @@ STATE_KEYS = {
 }
 SOURCE_PASSWORD = "source-db-password-71"  # a secret inside the connection's config
 INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
-
-
-@pytest.fixture
-def sim(airflow_db: Path, fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
-    """The simulator, with ``fivetran_default`` pointing at it and the Airflow DB migrated."""
-    return fivetran_airflow_conn
 
 
 def _dag_id(name: str) -> str:
