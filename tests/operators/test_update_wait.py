@@ -35,7 +35,7 @@ from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.testing.model import format_timestamp
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
-from tests.helpers import point_airflow_at
+from tests.helpers import patches, point_airflow_at
 
 PG_PASSWORD = "pg-password-w41t"
 NEW_PASSWORD = "pg-password-n3w"
@@ -226,11 +226,6 @@ def _count(sim: FivetranSimulator, method: str, connection_id: str) -> int:
     return sim.request_count(method=method, path=f"/v1/connections/{connection_id}")
 
 
-def _patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
-    path = f"/v1/connections/{connection_id}"
-    return [r.json for r in sim.requests if r.method == "PATCH" and r.path == path]
-
-
 @pytest.mark.airflow
 def test_change_only_updates_and_dry_run(
     sim: FivetranSimulator, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
@@ -277,7 +272,7 @@ def test_change_only_updates_and_dry_run(
     assert same[CHANGES_KEY] == {}
     assert same["sync_frequency"] == 360
     # Partial: only the differing fields and config keys (the masked password counts as changed).
-    assert _patches(sim, "partial") == [
+    assert patches(sim, "partial") == [
         {"config": {"port": 5433, "password": NEW_PASSWORD}, "sync_frequency": 60}
     ]
     partial = xcom(dag_run, "partial")
@@ -354,7 +349,7 @@ def test_deferred_resync_success_failure_and_state(
     assert ok["status"]["sync_state"] == "scheduled"
     assert ok["succeeded_at"] and ok["succeeded_at"] != before
     assert ok["config"]["password"] == SECRET_MASK
-    assert _patches(sim, "resync_ok") == [{"is_historical_sync": True, "run_setup_tests": False}]
+    assert patches(sim, "resync_ok") == [{"is_historical_sync": True, "run_setup_tests": False}]
     # A failed historical sync fails at once (no retry), with Fivetran's status task in the error.
     [bad] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "bad"]
     assert bad.try_number == 1
@@ -467,7 +462,7 @@ def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
         assert task_states(dag_run) == {("retried", -1): "success"}
         (ti,) = dag_run.get_task_instances()
         assert ti.try_number == 2
-        assert _patches(sim, "retried") == [{"is_historical_sync": True, "run_setup_tests": False}]
+        assert patches(sim, "retried") == [{"is_historical_sync": True, "run_setup_tests": False}]
         # The first try started the manual connection's sync; the retry found it running.
         assert sim.request_count("POST", "/v1/connections/retried/sync") == 1
         assert xcom(dag_run, "retried")["succeeded_at"] is not None
