@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fivetran_update.client import RetryableAPIError
+from airflow_provider_fivetran_update.api import RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import FivetranAPIError
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.hooks.test_hook import make_hook, run_async, settle

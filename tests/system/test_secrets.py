@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fivetran_update.client import basic_auth_forms, build_request, scrub
+from airflow_provider_fivetran_update.api import basic_auth_forms, build_request, scrub
 from airflow_provider_fivetran_update.exceptions import FivetranAPIError
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.operators.fivetran import plan_update
