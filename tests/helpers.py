@@ -21,6 +21,9 @@ KEY, SECRET = "test-key", "test-secret-value"
 
 ACCEPT = {"Accept": "application/json;version=2"}
 
+FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
+"""Hook retry waits short enough for a test, where the wait itself is not under test."""
+
 
 def patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
     """The bodies of the PATCH requests ``sim`` received for one connection, in order."""

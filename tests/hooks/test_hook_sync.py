@@ -18,6 +18,7 @@ from airflow_provider_fivetran_update.exceptions import (
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.testing import FivetranSimulator
+from tests.helpers import FAST_RETRIES
 from tests.hooks.test_hook import settle
 
 PASSWORD = "pw-in-sim-7c"
@@ -30,7 +31,7 @@ def sim(sim: FivetranSimulator) -> FivetranSimulator:
 
 
 def hook(**kwargs: Any) -> FivetranHook:
-    return FivetranHook(**{"max_retries": 3, "retry_min_wait": 0.01, "retry_max_wait": 0.05, **kwargs})
+    return FivetranHook(**{"max_retries": 3, **FAST_RETRIES, **kwargs})
 
 
 def test_resync_whole_connection_and_table_scope(sim: FivetranSimulator) -> None:

@@ -26,9 +26,9 @@ from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranSyncCompletedSensor
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.helpers import FAST_RETRIES
 
 PASSWORD = "pg-password-5ync"
-FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 SYNC_SECONDS = 2.0
 pytestmark = [
     pytest.mark.airflow,
@@ -134,7 +134,7 @@ def test_sync_success_paused_broken_and_no_wait(
     sim.add_connection("broken", setup_state="broken", broken=True)
     sim.add_connection("nowait")
     before = sim.connection("ok")["succeeded_at"]
-    wait = {"deferrable": deferrable, "poll_interval": BETWEEN_POLLS, "timeout": 60, **FAST}
+    wait = {"deferrable": deferrable, "poll_interval": BETWEEN_POLLS, "timeout": 60, **FAST_RETRIES}
     with _dag("sync") as dag:
         FivetranSyncConnectionOperator(task_id="ok", connection_id="ok", **wait)
         FivetranSyncConnectionOperator(
@@ -291,7 +291,7 @@ def test_failure_rescheduled_recovery_and_names(
     sim.add_connection("hopeless", setup_state="broken", broken=True)
     sim.add_connection("by_name_us", group_id="us", schema="sales")
     sim.add_connection("by_name_eu", group_id="eu", schema="sales")
-    wait = {"deferrable": deferrable, "poll_interval": 1.0, "timeout": 60, **FAST}
+    wait = {"deferrable": deferrable, "poll_interval": 1.0, "timeout": 60, **FAST_RETRIES}
     with _dag("sync_more") as dag:
         FivetranSyncConnectionOperator(
             task_id="failing", connection_id="failing", retries=1, retry_delay=timedelta(0), **wait
@@ -368,7 +368,7 @@ def test_resync_of_some_tables(sim: FivetranSimulator, deferrable: bool) -> None
             deferrable=deferrable,
             poll_interval=BETWEEN_POLLS,
             timeout=60,
-            **FAST,
+            **FAST_RETRIES,
         )
     dag_run = run_dag(dag)
 
@@ -425,7 +425,7 @@ def test_sensor_success_failure_tolerance_paused_and_names(
         "timeout": 60,
         "mode": "reschedule" if mode == "reschedule" else "poke",
         "deferrable": mode == "deferrable",
-        **FAST,
+        **FAST_RETRIES,
     }
     with _dag("sensor") as dag:
         # Completed before the sensor started, after the moment given: found by the first poke.
@@ -447,7 +447,7 @@ def test_sensor_success_failure_tolerance_paused_and_names(
         FivetranSyncCompletedSensor(
             task_id="named", connection_name="sales", group_id="eu", completed_after=earlier, **sensor
         )
-    hook = FivetranHook(**FAST)
+    hook = FivetranHook(**FAST_RETRIES)
     helpers = [
         _when(lambda c=c: _count(sim, "GET", c) >= 1, lambda c=c: hook.sync_connection(c))
         for c in ("new", "failing", "tolerant")

@@ -35,12 +35,11 @@ from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.testing.model import format_timestamp
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
-from tests.helpers import patches, point_airflow_at
+from tests.helpers import FAST_RETRIES, patches, point_airflow_at
 
 PG_PASSWORD = "pg-password-w41t"
 NEW_PASSWORD = "pg-password-n3w"
 INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
-FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 pytestmark = pytest.mark.simulator(historical_sync_seconds=1.0)
 
 
@@ -190,13 +189,13 @@ def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim: Fi
     events = {}
     for connection_id in ("ok", "bad"):
         requested_at = time.time()
-        data = FivetranHook(**FAST).update_connection(connection_id, is_historical_sync=True)
+        data = FivetranHook(**FAST_RETRIES).update_connection(connection_id, is_historical_sync=True)
         trigger = FivetranConnectionStateTrigger(
             connection_id=connection_id,
             end_time=time.time() + 30,
             poll_interval=1.0,  # longer than the sync: it ends between two reads
             completed_after=historical_sync_anchor(data, requested_at=requested_at),
-            **FAST,
+            **FAST_RETRIES,
         )
         _, kwargs = trigger.serialize()
         assert json.loads(json.dumps(kwargs)) == kwargs
@@ -311,7 +310,7 @@ def test_deferred_resync_success_failure_and_state(
     sim.add_connection("resync_bad", fail_historical_sync=True)
     sim.add_connection("busy")
     before = sim.connection("resync_ok")["succeeded_at"]
-    wait = {"deferrable": True, "poll_interval": 0.3, "timeout": 60, **FAST}
+    wait = {"deferrable": True, "poll_interval": 0.3, "timeout": 60, **FAST_RETRIES}
     with _dag("deferred_resync") as dag:
         FivetranUpdateConnectionOperator(
             task_id="ok", connection_id="resync_ok", is_historical_sync=True, wait_for_completion=True, **wait
@@ -335,7 +334,7 @@ def test_deferred_resync_success_failure_and_state(
         )
     from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 
-    FivetranHook(**FAST).update_connection("busy", is_historical_sync=True)
+    FivetranHook(**FAST_RETRIES).update_connection("busy", is_historical_sync=True)
     sim.clear_requests()
 
     with caplog.at_level("INFO"):
@@ -374,7 +373,7 @@ def test_worker_waits_between_polls_and_fails_a_resync_that_cannot_start(
         point_airflow_at(sim, monkeypatch)
         sim.add_connection("between")
         sim.add_connection("stuck", paused=True)
-        worker = {"deferrable": False, **FAST}
+        worker = {"deferrable": False, **FAST_RETRIES}
         with _dag("worker_wait") as dag:
             # The poll interval is longer than the sync: it starts and ends between two reads.
             FivetranUpdateConnectionOperator(
