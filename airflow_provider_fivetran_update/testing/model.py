@@ -152,25 +152,35 @@ class ManualClock:
             with self._lock:
                 self._sleepers = [item for item in self._sleepers if item[2] is not future]
 
+    @property
+    def sleeping(self) -> int:
+        """How many sleeps are waiting for the clock to move."""
+        with self._lock:
+            return len(self._sleepers)
+
     def next_wake(self) -> float | None:
         """When the earliest pending sleep ends (epoch seconds), ``None`` when nothing sleeps."""
         with self._lock:
             return min((entry[0] for entry in self._sleepers), default=None)
 
-    async def drive(self, awaitable: Awaitable[_T], *, settle: float = 0.005) -> _T:
-        """Await ``awaitable``, advancing the clock to the next wake whenever something sleeps on it.
+    async def drive(self, awaitable: Awaitable[_T], *, settle: float = 0.01) -> _T:
+        """Await ``awaitable``, advancing the clock to the next wake whenever it has gone quiet.
 
         Sleeps then take no real time, while requests still go over real HTTP: a wait of an
-        hour runs in milliseconds, in the order it would have run. Meant for one waiter (one
-        trigger): a sleep is taken to mean that nothing else is under way. ``settle`` is the real
-        time given to the awaitable between two looks at the clock.
+        hour runs in milliseconds, in the order it would have run. The clock moves once something
+        sleeps on it and no sleep has been asked or has ended for ``settle`` real seconds: a
+        trigger that is sleeping, or several that are all waiting on the clock. A request that
+        takes longer than ``settle`` may see the clock move meanwhile, as a slow answer would.
         """
         task = asyncio.ensure_future(awaitable)
         try:
+            seen: tuple[float | None, int] | None = None
             while not task.done():
-                wake = self.next_wake()
-                if wake is not None:
-                    self.advance(max(0.0, wake - self()))
+                now = (self.next_wake(), len(self.sleeps))
+                if now[0] is not None and now == seen:
+                    self.advance(max(0.0, now[0] - self()))
+                    now = (self.next_wake(), len(self.sleeps))
+                seen = now
                 await asyncio.wait({task}, timeout=settle)
             return task.result()
         finally:
