@@ -46,3 +46,17 @@ async def until(condition: Any, *, timeout: float = 30.0) -> None:
     while not condition():
         assert loop.time() < limit, "condition not reached"
         await asyncio.sleep(0.005)
+
+
+def record_sleeps(monkeypatch: Any, module: Any) -> list[float]:
+    """Record the ``time.sleep`` calls of ``module`` (a sync transport's waits) instead of sleeping.
+
+    Only ``module``'s name ``time`` is replaced: other modules, and the simulator, keep real time.
+    """
+    import time
+    from types import SimpleNamespace
+
+    asked: list[float] = []
+    fake = SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=asked.append)
+    monkeypatch.setattr(module, "time", fake)
+    return asked
