@@ -102,6 +102,11 @@ def _run_on_clock(triggers: list[FivetranConnectionStateTrigger]) -> dict[str, l
     return asyncio.run(asyncio.wait_for(clock.drive(_run_all(triggers)), 60))
 
 
+def _gathering() -> int:
+    """Reads waiting in this loop's coordinators for their next batch."""
+    return sum(c.gathering for c in _reads.coordinators(asyncio.get_running_loop()).values())
+
+
 async def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     limit = time.monotonic() + timeout
     while not condition():
@@ -109,23 +114,29 @@ async def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_fifty_triggers_are_served_by_the_listing_and_each_gets_one_event(sim: FivetranSimulator) -> None:
+def test_fifty_triggers_are_served_by_the_listing_and_each_gets_one_event(
+    sim: FivetranSimulator, clock: ManualClock
+) -> None:
     ids = _add(sim, (f"pg_{i:02d}" for i in range(50)), setup_state="incomplete")
 
     async def connect_after_first_round(tasks: list[asyncio.Task[None]]) -> None:
-        await _until(lambda: _lists(sim) >= 1)
-        assert _single_gets(sim) == 0
+        await _until(lambda: _gathering() == 50)
+        clock.advance(_reads.GATHER_WINDOW_MIN)  # the window ends: one listing for all
+        await _until(lambda: clock.sleeping == 50)  # each read its answer, and sleeps till the next poll
+        assert (_lists(sim), _single_gets(sim)) == (1, 0)
         for cid in ids:
             sim.set_status(cid, setup_state="connected")
+        clock.advance(0.2)  # the next poll
+        await _until(lambda: _gathering() == 50)
+        clock.advance(_reads.GATHER_WINDOW_MIN)
 
-    events = _run([_trigger(cid) for cid in ids], connect_after_first_round)
+    events = _run([clocked_trigger(cid, clock) for cid in ids], connect_after_first_round)
 
     assert all(len(payloads) == 1 for payloads in events.values())
     assert {cid: payloads[0]["status"] for cid, payloads in events.items()} == dict.fromkeys(ids, "success")
     assert _single_gets(sim) == 0
-    rounds = _lists(sim)
-    assert 2 <= rounds <= 4  # the first (incomplete) round, then the one that sees "connected"
-    assert sim.request_count() == rounds
+    assert _lists(sim) == 2  # the first (incomplete) round, then the one that sees "connected"
+    assert sim.request_count() == 2
     for cid, [payload] in events.items():
         assert payload["connection"]["id"] == cid
         assert payload["state"]["setup_state"] == "connected"
@@ -264,46 +275,58 @@ def test_a_listing_rate_limited_past_end_time_times_every_trigger_out_at_once(
     assert clock() - started == pytest.approx(_reads.GATHER_WINDOW_MIN)
 
 
-def test_a_listing_refused_with_403_is_not_asked_again(sim: FivetranSimulator) -> None:
+def test_a_listing_refused_with_403_is_not_asked_again(sim: FivetranSimulator, clock: ManualClock) -> None:
     ids = _add(sim, [f"p_{i:02d}" for i in range(12)], setup_state="incomplete")
     sim.fail_next(1, status=403, path="/v1/connections")
 
+    async def one_round(tasks: list[asyncio.Task[None]]) -> None:
+        await _until(lambda: _gathering() == 12)
+        clock.advance(_reads.GATHER_WINDOW_MIN)
+        await _until(lambda: clock.sleeping == 12 or all(task.done() for task in tasks))
+
     async def connect_later(tasks: list[asyncio.Task[None]]) -> None:
-        await _until(lambda: _single_gets(sim) >= 24)  # two rounds of single GETs
+        await one_round(tasks)  # the listing is refused: twelve GETs instead
+        clock.advance(0.2)
+        await one_round(tasks)  # twelve GETs, no listing
         for cid in ids:
             sim.set_status(cid, setup_state="connected")
+        clock.advance(0.2)
+        await one_round(tasks)
 
-    events = _run([_trigger(cid) for cid in ids], connect_later)
+    events = _run([clocked_trigger(cid, clock) for cid in ids], connect_later)
 
     assert all(payloads[0]["status"] == "success" for payloads in events.values())
-    assert _lists(sim) == 1
-    assert _single_gets(sim) % 12 == 0
+    assert (_lists(sim), _single_gets(sim)) == (1, 36)
 
 
-def test_cancelled_triggers_do_not_disturb_the_others(sim: FivetranSimulator) -> None:
+def test_cancelled_triggers_do_not_disturb_the_others(sim: FivetranSimulator, clock: ManualClock) -> None:
     ids = _add(sim, [f"c_{i:02d}" for i in range(20)], setup_state="incomplete")
     cancelled = ids[:4] + ids[10:13]
 
     async def cancel_some(tasks: list[asyncio.Task[None]]) -> None:
-        await asyncio.sleep(0.05)  # inside the first gathering window: reads still pending
-        for task in tasks[:4]:
+        await _until(lambda: _gathering() == 20)
+        for task in tasks[:4]:  # inside the first gathering window: their reads are pending
             task.cancel()
-        await _until(lambda: _lists(sim) >= 2)
-        await asyncio.sleep(0.05)  # between two reads: sleeping, or gathering again
+        await _until(lambda: _gathering() == 16)
+        clock.advance(_reads.GATHER_WINDOW_MIN)
+        await _until(lambda: clock.sleeping == 16)  # between two reads
         for task in tasks[10:13]:
             task.cancel()
-        for cid in ids:
-            sim.set_status(cid, setup_state="connected")
         await asyncio.gather(*(tasks[:4] + tasks[10:13]), return_exceptions=True)
         assert all(task.cancelled() for task in tasks[:4] + tasks[10:13])
+        for cid in ids:
+            sim.set_status(cid, setup_state="connected")
+        clock.advance(0.2)
+        await _until(lambda: _gathering() == 13)
+        clock.advance(_reads.GATHER_WINDOW_MIN)
 
-    events = _run([_trigger(cid) for cid in ids], cancel_some)
+    events = _run([clocked_trigger(cid, clock) for cid in ids], cancel_some)
 
     assert all(events[cid] == [] for cid in cancelled)
     alive = [cid for cid in ids if cid not in cancelled]
     assert [events[cid][0]["status"] for cid in alive] == ["success"] * len(alive)
     assert all(len(events[cid]) == 1 for cid in alive)
-    assert _single_gets(sim) == 0
+    assert (_lists(sim), _single_gets(sim)) == (2, 0)
 
 
 def test_cancelling_every_trigger_leaves_nothing_running(sim: FivetranSimulator, clock: ManualClock) -> None:

@@ -94,6 +94,11 @@ class ReadCoordinator:
         self._list_refused = False
         self.lists_sent = 0  # batches served by a listing, for tests and logs
 
+    @property
+    def gathering(self) -> int:
+        """Reads waiting for the next batch, for tests and logs."""
+        return sum(len(waiters) for waiters in self._pending.values())
+
     # -- what a trigger calls -------------------------------------------------------------------
 
     def hold(self) -> None:
