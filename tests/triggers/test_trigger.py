@@ -35,16 +35,6 @@ FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def fivetran_simulator_options(clock: ManualClock) -> dict[str, Any]:
-    return {"clock": clock}  # the triggers that run on `clock` share the simulator's time
-
-
-@pytest.fixture
 def sim(fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
     return fivetran_airflow_conn
 
