@@ -144,8 +144,7 @@ class ManualClock:
             if seconds <= 0:
                 future.set_result(None)
             else:
-                entry = (self._now + seconds, loop, future)
-                self._sleepers.append(entry)
+                self._sleepers.append((self._now + seconds, loop, future))
         try:
             await future
         finally:
@@ -176,11 +175,11 @@ class ManualClock:
         try:
             seen: tuple[float | None, int] | None = None
             while not task.done():
-                now = (self.next_wake(), len(self.sleeps))
-                if now[0] is not None and now == seen:
-                    self.advance(max(0.0, now[0] - self()))
-                    now = (self.next_wake(), len(self.sleeps))
-                seen = now
+                looked = (self.next_wake(), len(self.sleeps))
+                if looked[0] is not None and looked == seen:
+                    self.advance(max(0.0, looked[0] - self()))
+                    looked = (self.next_wake(), len(self.sleeps))
+                seen = looked
                 await asyncio.wait({task}, timeout=settle)
             return task.result()
         finally:
