@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
@@ -190,11 +190,18 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     Longer secrets go first, so a secret that contains another is replaced whole. Values shorter
     than :data:`MIN_SCRUBBED_CHARS` are left alone.
     """
-    forms = {variant for secret in secrets for variant in _variants(secret)}
-    for form in sorted(forms, key=len, reverse=True):
-        if len(form) >= MIN_SCRUBBED_CHARS and form in text:
+    for form in _scrubbed_forms(tuple(secrets)):
+        if form in text:
             text = text.replace(form, SCRUBBED)
     return text
+
+
+@lru_cache(maxsize=32)
+def _scrubbed_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Every form of ``secrets`` long enough to scrub, longest first (built once per secret set:
+    a hook scrubs each answer with the same few secrets)."""
+    forms = {variant for secret in secrets for variant in _variants(secret)}
+    return tuple(sorted((form for form in forms if len(form) >= MIN_SCRUBBED_CHARS), key=len, reverse=True))
 
 
 def _scrub_tree(value: Any, secrets: tuple[str, ...]) -> Any:
