@@ -204,6 +204,9 @@ class FivetranHook(BaseHook):
         self._session: requests.Session | None = None
         self._async_client: httpx.AsyncClient | None = None
         self._async_client_loop: asyncio.AbstractEventLoop | None = None
+        # The setup-test policy is explained once per hook at INFO (a task's one update), then at
+        # DEBUG: a hook that sends hundreds of updates should not pay for the same line each time.
+        self._policy_explained = False
 
     # -- Airflow UI -----------------------------------------------------------------------------
 
@@ -495,8 +498,7 @@ class FivetranHook(BaseHook):
         connection_id = check_connection_id(connection_id)
         return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline))
 
-    @staticmethod
-    def _update_body(connection_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _update_body(self, connection_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """The body every update sends: validated, with the setup-test policy applied, warnings logged.
 
         This is the one place the policy is applied: the update operator and the maintenance window
@@ -506,11 +508,13 @@ class FivetranHook(BaseHook):
         for warning in update_warnings(payload):
             log.warning("Fivetran connection %s: %s", connection_id, warning)
         if "run_setup_tests" not in fields and payload.get("run_setup_tests") is False:
-            log.info(
+            log.log(
+                logging.DEBUG if self._policy_explained else logging.INFO,
                 "Fivetran connection %s: sent with run_setup_tests=false, since this update changes "
                 "nothing the setup tests check; pass run_setup_tests=True to run them anyway.",
                 connection_id,
             )
+            self._policy_explained = True
         return payload
 
     @staticmethod
