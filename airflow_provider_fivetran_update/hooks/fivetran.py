@@ -13,7 +13,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -33,6 +33,7 @@ from airflow_provider_fivetran_update.api import (
     scrub,
     transport_error,
 )
+from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_fivetran_update.exceptions import (
     FivetranAPIError,
     FivetranError,
@@ -166,6 +167,10 @@ class FivetranHook(BaseHook):
     default_conn_name = DEFAULT_CONN_ID
     conn_type = "fivetran"
     hook_name = "Fivetran"
+
+    clock: Clock = SYSTEM_CLOCK
+    """What the async requests' deadlines are measured against and their waits sleep on (a trigger
+    gives its hook its own clock)."""
 
     def __init__(
         self,
@@ -399,11 +404,11 @@ class FivetranHook(BaseHook):
             auth=credentials.auth,
         )
 
-        timeouts = self._attempt_timeouts(deadline)
+        timeouts = self._attempt_timeouts(deadline, self.clock)
         pacer = pacer_for(credentials)
 
         async def send_once() -> dict[str, Any]:
-            booked = await pacer.await_turn(deadline)
+            booked = await pacer.await_turn(deadline, clock=self.clock)
             started = time.monotonic()
             connect, read = next(timeouts)
             try:
@@ -423,7 +428,7 @@ class FivetranHook(BaseHook):
 
         try:
             return await self.retry_policy.acall(
-                send_once, logger=log, idempotent=idempotent, deadline=deadline
+                send_once, logger=log, idempotent=idempotent, deadline=deadline, clock=self.clock
             )
         except RetryableAPIError as error:
             if idempotent or not error.maybe_applied:
@@ -432,7 +437,9 @@ class FivetranHook(BaseHook):
 
     # -- shared helpers -------------------------------------------------------------------------
 
-    def _attempt_timeouts(self, deadline: float | None) -> Iterator[tuple[float, float]]:
+    def _attempt_timeouts(
+        self, deadline: float | None, now: Callable[[], float] = time.time
+    ) -> Iterator[tuple[float, float]]:
         """(connect, read) timeouts of each attempt of one call.
 
         The first attempt gets the full timeouts, even at the deadline: a wait takes one last
@@ -441,7 +448,7 @@ class FivetranHook(BaseHook):
         """
         yield self.connect_timeout, self.timeout
         while True:
-            left = math.inf if deadline is None else max(deadline - time.time(), 0.001)
+            left = math.inf if deadline is None else max(deadline - now(), 0.001)
             yield min(self.connect_timeout, left), min(self.timeout, left)
 
     @staticmethod
