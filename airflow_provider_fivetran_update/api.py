@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
 from airflow_provider_fivetran_update import __version__
+from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_fivetran_update.exceptions import (
     FivetranAPIError,
     FivetranRateLimitError,
@@ -608,9 +609,10 @@ class RetryPolicy:
         *,
         idempotent: bool,
         deadline: float | None,
+        now: float | None = None,
     ) -> float:
         """The sleep before the next attempt, logged; or raise what :meth:`plan` says to raise."""
-        step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
+        step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline, now=now)
         if step is None:
             raise error
         if isinstance(step, FivetranRetryLaterError):
@@ -652,17 +654,21 @@ class RetryPolicy:
         *,
         idempotent: bool = True,
         deadline: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> _T:
-        """Run ``send`` (one attempt) under this policy, waiting with ``asyncio.sleep``."""
-        import asyncio
+        """Run ``send`` (one attempt) under this policy, without blocking the event loop.
 
+        :param clock: what ``deadline`` is measured against and what the waits sleep on.
+        """
         attempt = 1
         while True:
             try:
                 return await send()
             except Exception as error:
-                wait = self._next_attempt(attempt, error, logger, idempotent=idempotent, deadline=deadline)
-            await asyncio.sleep(wait)
+                wait = self._next_attempt(
+                    attempt, error, logger, idempotent=idempotent, deadline=deadline, now=clock()
+                )
+            await clock.sleep(wait)
             attempt += 1
 
 
