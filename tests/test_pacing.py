@@ -15,7 +15,7 @@ import pytest
 from airflow_provider_fivetran_update.pacing import QuotaPacer, pacer_for
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.clock_helpers import record_sleeps
-from tests.hooks.test_hook import ENV, make_hook, settle
+from tests.helpers import make_hook, point_airflow_at, settle
 
 CONN = "conn_paced"
 CONN_PATH = f"/v1/connections/{CONN}"
@@ -215,7 +215,7 @@ def test_pacing_never_holds_a_read_past_its_deadline(
     with FivetranSimulator() as simulator:
         simulator.add_connection(CONN)
         simulator.rate_limit(2, per_seconds=30)
-        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
+        point_airflow_at(simulator, monkeypatch)
         hook = make_hook(max_retries=5, retry_max_wait=60.0)
         hook.get_connection_details(CONN)
         hook.get_connection_details(CONN)

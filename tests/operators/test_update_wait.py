@@ -8,7 +8,6 @@ per case, to keep the suite fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -35,6 +34,7 @@ from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.testing.model import format_timestamp
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.clock_helpers import run_trigger
 from tests.helpers import FAST_RETRIES, patches, point_airflow_at
 
 PG_PASSWORD = "pg-password-w41t"
@@ -173,13 +173,6 @@ def test_anchor_takes_the_latest_of_fivetrans_timestamps_and_the_request_minus_s
 # -- the trigger in historical sync mode, over HTTP -------------------------------------------------
 
 
-def _run_trigger(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]]:
-    async def collect() -> list[dict[str, Any]]:
-        return [event.payload async for event in trigger.run()]
-
-    return asyncio.run(collect())
-
-
 @pytest.mark.simulator(historical_sync_seconds=0.3)
 def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim: FivetranSimulator) -> None:
     from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
@@ -201,7 +194,7 @@ def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim: Fi
         assert json.loads(json.dumps(kwargs)) == kwargs
         rebuilt = FivetranConnectionStateTrigger(**kwargs)
         assert rebuilt.completed_after == trigger.completed_after
-        [events[connection_id]] = _run_trigger(rebuilt)
+        [events[connection_id]] = run_trigger(rebuilt)
 
     assert events["ok"]["status"] == "success"
     assert events["ok"]["state"]["is_historical_sync"] is False
