@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 import pytest
 
 from airflow_provider_fivetran_update.operators.fivetran import (
@@ -25,7 +24,7 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranSyncCompletedSensor
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
 from tests.helpers import FAST_RETRIES
 
 PASSWORD = "pg-password-5ync"
@@ -36,12 +35,6 @@ pytestmark = [
 ]
 # Longer than a sync: a sync requested just before a read has started and ended before the next.
 BETWEEN_POLLS = 3.0
-
-
-def _dag(name: str) -> Any:
-    from airflow_provider_fivetran_update._compat import DAG
-
-    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
 
 
 def _count(sim: FivetranSimulator, method: str, connection_id: str, suffix: str = "") -> int:
@@ -74,7 +67,7 @@ def _logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -
 
 
 def test_arguments_are_checked_when_the_dag_is_parsed() -> None:
-    with _dag("parse"):
+    with new_dag("parse"):
         with pytest.raises(ValueError, match=r"pass connection_id .* or connection_name .* got neither"):
             FivetranSyncConnectionOperator(task_id="none")
         with pytest.raises(ValueError, match="not both"):
@@ -135,7 +128,7 @@ def test_sync_success_paused_broken_and_no_wait(
     sim.add_connection("nowait")
     before = sim.connection("ok")["succeeded_at"]
     wait = {"deferrable": deferrable, "poll_interval": BETWEEN_POLLS, "timeout": 60, **FAST_RETRIES}
-    with _dag("sync") as dag:
+    with new_dag("sync") as dag:
         FivetranSyncConnectionOperator(task_id="ok", connection_id="ok", **wait)
         FivetranSyncConnectionOperator(
             task_id="paused", connection_id="paused", retries=1, retry_delay=timedelta(0), **wait
@@ -208,7 +201,7 @@ def test_retry_after_the_request_landed_sends_it_once(
     sim.add_connection("retried")
     path = "/v1/connections/retried"
     extra = {"force": True} if action == "/sync" else {}
-    with _dag("retry") as dag:
+    with new_dag("retry") as dag:
         operator(
             task_id="retried",
             connection_id="retried",
@@ -244,7 +237,7 @@ def test_retry_after_the_request_landed_sends_it_once(
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
 def test_429_during_the_wait_is_retried_after_retry_after(sim: FivetranSimulator, deferrable: bool) -> None:
     sim.add_connection("limited")
-    with _dag("sync_429") as dag:
+    with new_dag("sync_429") as dag:
         FivetranSyncConnectionOperator(
             task_id="limited",
             connection_id="limited",
@@ -292,7 +285,7 @@ def test_failure_rescheduled_recovery_and_names(
     sim.add_connection("by_name_us", group_id="us", schema="sales")
     sim.add_connection("by_name_eu", group_id="eu", schema="sales")
     wait = {"deferrable": deferrable, "poll_interval": 1.0, "timeout": 60, **FAST_RETRIES}
-    with _dag("sync_more") as dag:
+    with new_dag("sync_more") as dag:
         FivetranSyncConnectionOperator(
             task_id="failing", connection_id="failing", retries=1, retry_delay=timedelta(0), **wait
         )
@@ -359,7 +352,7 @@ def test_failure_rescheduled_recovery_and_names(
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
 def test_resync_of_some_tables(sim: FivetranSimulator, deferrable: bool) -> None:
     sim.add_connection("tables")
-    with _dag("resync") as dag:
+    with new_dag("resync") as dag:
         FivetranResyncConnectionOperator(
             task_id="tables",
             connection_id="tables",
@@ -382,7 +375,7 @@ def test_resync_of_some_tables(sim: FivetranSimulator, deferrable: bool) -> None
 
 def test_invalid_rendered_scope_fails_before_any_request(sim: FivetranSimulator) -> None:
     sim.add_connection("tables")
-    with _dag("resync_bad_scope") as dag:
+    with new_dag("resync_bad_scope") as dag:
         FivetranResyncConnectionOperator(
             task_id="bad",
             connection_id="tables",
@@ -427,7 +420,7 @@ def test_sensor_success_failure_tolerance_paused_and_names(
         "deferrable": mode == "deferrable",
         **FAST_RETRIES,
     }
-    with _dag("sensor") as dag:
+    with new_dag("sensor") as dag:
         # Completed before the sensor started, after the moment given: found by the first poke.
         FivetranSyncCompletedSensor(task_id="done", connection_id="done", completed_after=earlier, **sensor)
         # The default moment (the start of the data interval): a sync started after the first poke.
@@ -498,7 +491,7 @@ def test_update_operator_and_state_sensor_by_name(sim: FivetranSimulator) -> Non
 
     sim.add_connection("crm_eu", group_id="eu", schema="crm")
     sim.add_connection("crm_us", group_id="us", schema="crm")
-    with _dag("by_name") as dag:
+    with new_dag("by_name") as dag:
         pause = FivetranUpdateConnectionOperator(
             task_id="pause",
             connection_name="crm",

@@ -11,14 +11,12 @@ it with ``POST /v1/connections/{id}/sync``. Each mode runs one DAG under real Ai
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-import pendulum
 import pytest
 
 from airflow_provider_fivetran_update.operators.fivetran import FivetranUpdateConnectionOperator
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
 
 pytestmark = [pytest.mark.airflow, pytest.mark.simulator(historical_sync_seconds=1.0)]
 
@@ -49,12 +47,6 @@ def sim(sim: FivetranSimulator) -> FivetranSimulator:
     return sim
 
 
-def _dag(name: str) -> Any:
-    from airflow_provider_fivetran_update._compat import DAG
-
-    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
-
-
 def _count(sim: FivetranSimulator, method: str, path: str) -> int:
     return sim.request_count(method=method, path=path)
 
@@ -63,7 +55,7 @@ def _count(sim: FivetranSimulator, method: str, path: str) -> int:
 def test_a_resync_that_will_not_start_fails_at_once_or_is_started(
     mode: str, sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    with _dag(f"resync_start_{mode}") as dag:
+    with new_dag(f"resync_start_{mode}") as dag:
         FivetranUpdateConnectionOperator(task_id="manual_fails", connection_id="manual", **WORKER)
         FivetranUpdateConnectionOperator(
             task_id="paused_fails", connection_id="paused", start_sync_if_needed=True, **WORKER
@@ -102,7 +94,7 @@ def test_a_resync_that_will_not_start_fails_at_once_or_is_started(
 def test_start_sync_if_needed_starts_what_fivetran_does_not(
     mode: str, sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    with _dag(f"resync_started_{mode}") as dag:
+    with new_dag(f"resync_started_{mode}") as dag:
         for connection_id in ("manual", "auto"):
             FivetranUpdateConnectionOperator(
                 task_id=connection_id, connection_id=connection_id, start_sync_if_needed=True, **WORKER
@@ -134,7 +126,7 @@ def test_without_the_option_an_automatic_connection_waits_for_its_scheduled_sync
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """The reference page's reading: the sync starts with the next scheduled one; the task waits."""
-    with _dag("resync_waits_for_schedule") as dag:
+    with new_dag("resync_waits_for_schedule") as dag:
         # The simulator schedules no sync by itself: the wait ends at the timeout.
         FivetranUpdateConnectionOperator(task_id="auto", connection_id="auto", **{**WORKER, "timeout": 1})
     with caplog.at_level("INFO"):

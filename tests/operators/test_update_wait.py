@@ -15,10 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pendulum
 import pytest
 
-from airflow_provider_fivetran_update._compat import DAG
 from airflow_provider_fivetran_update.operators.fivetran import (
     CHANGES_KEY,
     FivetranUpdateConnectionOperator,
@@ -33,7 +31,7 @@ from airflow_provider_fivetran_update.states import (
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.testing.model import format_timestamp
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
-from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
 from tests.clock_helpers import run_trigger
 from tests.helpers import FAST_RETRIES, patches, point_airflow_at
 
@@ -209,11 +207,6 @@ def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim: Fi
 # -- under Airflow ------------------------------------------------------------------------------
 
 
-def _dag(name: str) -> Any:
-
-    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
-
-
 def _count(sim: FivetranSimulator, method: str, connection_id: str) -> int:
     return sim.request_count(method=method, path=f"/v1/connections/{connection_id}")
 
@@ -225,7 +218,7 @@ def test_change_only_updates_and_dry_run(
     config = {"host": "db.internal", "port": 5432, "password": PG_PASSWORD}
     for connection_id in ("same", "partial", "dry", "pause"):
         sim.add_connection(connection_id, sync_frequency=360, config=config)
-    with _dag("change_only") as dag:
+    with new_dag("change_only") as dag:
         FivetranUpdateConnectionOperator(
             task_id="same",
             connection_id="same",
@@ -304,7 +297,7 @@ def test_deferred_resync_success_failure_and_state(
     sim.add_connection("busy")
     before = sim.connection("resync_ok")["succeeded_at"]
     wait = {"deferrable": True, "poll_interval": 0.3, "timeout": 60, **FAST_RETRIES}
-    with _dag("deferred_resync") as dag:
+    with new_dag("deferred_resync") as dag:
         FivetranUpdateConnectionOperator(
             task_id="ok", connection_id="resync_ok", is_historical_sync=True, wait_for_completion=True, **wait
         )
@@ -367,7 +360,7 @@ def test_worker_waits_between_polls_and_fails_a_resync_that_cannot_start(
         sim.add_connection("between")
         sim.add_connection("stuck", paused=True)
         worker = {"deferrable": False, **FAST_RETRIES}
-        with _dag("worker_wait") as dag:
+        with new_dag("worker_wait") as dag:
             # The poll interval is longer than the sync: it starts and ends between two reads.
             FivetranUpdateConnectionOperator(
                 task_id="between",
@@ -418,7 +411,7 @@ def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
         point_airflow_at(sim, monkeypatch)
         sim.add_connection("retried", schedule_type="manual")
         path = "/v1/connections/retried"
-        with _dag("worker_wait_retried") as dag:
+        with new_dag("worker_wait_retried") as dag:
             # The first try's first read fails (no hook retries): the retry must not send again.
             FivetranUpdateConnectionOperator(
                 task_id="retried",
@@ -476,7 +469,7 @@ def test_a_rate_limit_storm_ends_each_wait_with_the_timeout_error_by_its_deadlin
     }
     for connection_id in cases:
         sim.add_connection(connection_id)
-    with _dag("storm") as dag:
+    with new_dag("storm") as dag:
         for connection_id, arguments in cases.items():
             FivetranUpdateConnectionOperator(
                 task_id=connection_id,
