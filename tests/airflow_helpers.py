@@ -30,6 +30,15 @@ def unique_dag_id(name: str) -> str:
     return f"{name}_{next(_dag_counter)}_{int(time.time() * 1000)}"
 
 
+def new_dag(name: str) -> Any:
+    """A DAG with an id no earlier test used (from ``name``), no schedule, starting 2026-01-01 UTC."""
+    import pendulum
+
+    from airflow_provider_fivetran_update._compat import DAG
+
+    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
+
+
 def dag_bag(dag_folder: str | None = None, **kwargs: Any) -> Any:
     """Airflow's ``DagBag`` over ``dag_folder`` (``None``: the configured DAG folder)."""
     if AIRFLOW_V_3_2_PLUS:

@@ -1,7 +1,7 @@
 """Triggers on a :class:`ManualClock`: tests say how far time moves, not how long to wait.
 
 Give the simulator and the trigger the same clock and the trigger's deadlines, polls and retry
-waits run in the simulator's time: :func:`run_on_clock` moves the clock to each sleep's end as
+waits run in the simulator's time: :func:`run_trigger` moves the clock to each sleep's end as
 soon as the trigger sleeps, so an hour of polling takes milliseconds and the test asserts what
 was asked (``clock.sleeps``, the simulator's request log and its timestamps), never how long it
 took.
@@ -12,31 +12,33 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_fivetran_update.testing import ManualClock
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+from tests.helpers import FAST_RETRIES
 
-FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 
-
-def clocked_trigger(
-    connection_id: str, clock: ManualClock, *, seconds: float = 30.0, **kwargs: Any
+def make_trigger(
+    connection_id: str, clock: Clock = SYSTEM_CLOCK, *, seconds: float = 30.0, **kwargs: Any
 ) -> FivetranConnectionStateTrigger:
-    """A trigger on ``clock`` whose ``end_time`` is ``seconds`` from the clock's now."""
+    """A trigger on ``clock`` (real time by default) whose ``end_time`` is ``seconds`` from now."""
     options: dict[str, Any] = {"poll_interval": 0.2, **FAST_RETRIES, **kwargs}
     return FivetranConnectionStateTrigger(
         connection_id=connection_id, end_time=clock() + seconds, clock=clock, **options
     )
 
 
-def run_on_clock(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]]:
-    """Run ``trigger`` (on a ManualClock) to its end, skipping its sleeps; every event's payload."""
-    clock = trigger.clock
-    assert isinstance(clock, ManualClock)
+def run_trigger(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]]:
+    """Run ``trigger`` to its end and return every event's payload; on a ManualClock, its sleeps
+    are skipped (the clock moves to each one's end)."""
 
     async def collect() -> list[dict[str, Any]]:
         return [event.payload async for event in trigger.run()]
 
-    return asyncio.run(clock.drive(collect()))
+    clock = trigger.clock
+    if isinstance(clock, ManualClock):
+        return asyncio.run(clock.drive(collect()))
+    return asyncio.run(collect())
 
 
 async def until(condition: Any, *, timeout: float = 30.0) -> None:

@@ -1,7 +1,14 @@
-"""Test-session setup: a private, throw-away AIRFLOW_HOME with a migrated SQLite database.
+"""Test-session setup and the fixtures every test module shares.
 
-The environment is set at import time, before any test module imports Airflow, so no test ever
+A private, throw-away AIRFLOW_HOME with a migrated SQLite database (``airflow_db``): the
+environment is set at import time, before any test module imports Airflow, so no test ever
 touches a real Airflow installation. Nothing here talks to anything but loopback.
+
+The simulator: ``sim`` (a started :class:`FivetranSimulator`, Airflow's ``fivetran_default``
+pointing at it; ``@pytest.mark.simulator(...)`` on a test or its module gives its constructor
+arguments), ``clock`` (a :class:`ManualClock`) and ``api`` (a ``requests`` session with the
+simulator's credentials and the Accept header the provider sends). Plain helpers are in
+``tests/helpers.py``.
 """
 
 from __future__ import annotations
@@ -13,10 +20,16 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import ACCEPT, REPO_ROOT
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
 
 # The simulator's fixtures, as a user's project opts in to them (docs/testing-your-dags.md).
 pytest_plugins = ["airflow_provider_fivetran_update.testing.pytest_plugin"]
@@ -49,6 +62,41 @@ def airflow_db() -> Iterator[Path]:
         env=os.environ.copy(),
     )
     yield Path(_AIRFLOW_HOME)
+
+
+@pytest.fixture
+def fivetran_simulator_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The arguments of ``@pytest.mark.simulator(...)``, the test's own over its module's."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("simulator"))):
+        options.update(marker.kwargs)
+    return options
+
+
+@pytest.fixture
+def sim(request: pytest.FixtureRequest, fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
+    """The test's simulator, ``fivetran_default`` pointing at it; Airflow's DB for an ``airflow`` test."""
+    if request.node.get_closest_marker("airflow"):
+        request.getfixturevalue("airflow_db")
+    return fivetran_airflow_conn
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    from airflow_provider_fivetran_update.testing import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+def api(sim: FivetranSimulator) -> Iterator[requests.Session]:
+    """A session that authenticates to ``sim`` and asks for version 2, as the provider does."""
+    import requests
+
+    with requests.Session() as session:
+        session.auth = (sim.api_key, sim.api_secret)
+        session.headers.update(ACCEPT)
+        yield session
 
 
 # Tests that depend on the Airflow version without running a DAG (connection reads from the hook

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_fivetran_update import __version__
-from airflow_provider_fivetran_update import api as client_module
+from airflow_provider_fivetran_update import api as api_module
 from airflow_provider_fivetran_update.api import (
     ACCEPT_HEADER,
     DEFAULT_BASE_URL,
@@ -334,7 +334,7 @@ def test_a_useless_retry_after_backs_off_instead_of_bursting(
     retry_after: float | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(client_module.time, "sleep", slept.append)
+    monkeypatch.setattr(api_module.time, "sleep", slept.append)
     flaky = _Flaky(3, _rate_limited(retry_after))
     assert RetryPolicy(max_retries=3, min_wait=0.5, max_wait=5.0, jitter=0.0).call(flaky) == {"ok": "yes"}
     assert flaky.calls == 4
@@ -414,7 +414,7 @@ def test_async_policy_is_the_same_policy() -> None:
 # -- import hygiene ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["client.py", "hooks/fivetran.py"])
+@pytest.mark.parametrize("module", ["api.py", "hooks/fivetran.py"])
 def test_no_heavy_import_at_module_level(module: str) -> None:
     """DAG files import these on every parse: requests, httpx and tenacity load on first request."""
     tree = ast.parse((PACKAGE / module).read_text())

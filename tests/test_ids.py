@@ -10,7 +10,6 @@ sends a request for a refused id: the simulator's request log stays empty.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +52,6 @@ ODD_IDS = {
     ".a": ".a",
     "zürich_pg": "z%C3%BCrich_pg",
 }
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator() as simulator:
-        monkeypatch.setenv("AIRFLOW_CONN_FIVETRAN_DEFAULT", simulator.airflow_connection_json())
-        yield simulator
 
 
 def _hook() -> FivetranHook:

@@ -8,7 +8,6 @@ Fivetran's hour, so ``[fivetran] rate_limit_window`` is set to match it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from airflow_provider_fivetran_update.pacing import QuotaPacer, pacer_for
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.clock_helpers import record_sleeps
-from tests.hooks.test_hook import ENV, make_hook, settle
+from tests.helpers import make_hook, point_airflow_at, settle
 
 CONN = "conn_paced"
 CONN_PATH = f"/v1/connections/{CONN}"
@@ -142,13 +141,11 @@ def test_the_window_must_be_positive() -> None:
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
+def sim(sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch) -> FivetranSimulator:
     monkeypatch.setenv("AIRFLOW__FIVETRAN__RATE_LIMIT_WINDOW", str(WINDOW))
-    with FivetranSimulator() as simulator:
-        simulator.add_connection(CONN)
-        simulator.rate_limit(LIMIT, per_seconds=WINDOW)
-        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
-        yield simulator
+    sim.add_connection(CONN)
+    sim.rate_limit(LIMIT, per_seconds=WINDOW)
+    return sim
 
 
 def _answered(sim: FivetranSimulator, status: int) -> int:
@@ -218,7 +215,7 @@ def test_pacing_never_holds_a_read_past_its_deadline(
     with FivetranSimulator() as simulator:
         simulator.add_connection(CONN)
         simulator.rate_limit(2, per_seconds=30)
-        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
+        point_airflow_at(simulator, monkeypatch)
         hook = make_hook(max_retries=5, retry_max_wait=60.0)
         hook.get_connection_details(CONN)
         hook.get_connection_details(CONN)

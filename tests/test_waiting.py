@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, AirflowSensorTimeout
-from airflow_provider_fivetran_update.client import RetryableAPIError
+from airflow_provider_fivetran_update.api import RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import (
     FivetranAPIError,
     FivetranError,

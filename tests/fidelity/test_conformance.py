@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -104,17 +103,15 @@ def _errors(validator: Any, instance: Any) -> list[str]:
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator() as simulator:
-        simulator.add_connection(
-            CONN,
-            service="postgres",
-            sync_frequency=1440,
-            daily_sync_time="14:00",
-            config={"host": "db", "port": 5432, "password": "pw"},
-        )
-        monkeypatch.setenv("AIRFLOW_CONN_FIVETRAN_DEFAULT", simulator.airflow_connection_json())
-        yield simulator
+def sim(sim: FivetranSimulator) -> FivetranSimulator:
+    sim.add_connection(
+        CONN,
+        service="postgres",
+        sync_frequency=1440,
+        daily_sync_time="14:00",
+        config={"host": "db", "port": 5432, "password": "pw"},
+    )
+    return sim
 
 
 RESPONSE_200 = ("responses", "200", "content", "application/json", "schema")

@@ -12,14 +12,13 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from airflow_provider_fivetran_update import __version__
 from airflow_provider_fivetran_update import api as api_module
-from airflow_provider_fivetran_update.client import DEFAULT_BASE_URL, RetryableAPIError
+from airflow_provider_fivetran_update.api import DEFAULT_BASE_URL, RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import (
     FivetranAPIError,
     FivetranError,
@@ -31,6 +30,7 @@ from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock, RecordedRequest
 from tests.clock_helpers import record_sleeps
+from tests.helpers import make_hook, run_async, settle
 
 API_KEY = "sim-key"
 API_SECRET = "sim-secret-6f1d2c"
@@ -38,55 +38,14 @@ CONFIG_SECRET = "hunter2-secret"
 CONN = "conn_a"
 CONN_PATH = f"/v1/connections/{CONN}"
 ENV = "AIRFLOW_CONN_FIVETRAN_DEFAULT"
-
-T = TypeVar("T")
+pytestmark = pytest.mark.simulator(api_key=API_KEY, api_secret=API_SECRET)
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    """A running simulator with one connection; ``fivetran_default`` points at it."""
-    with FivetranSimulator(api_key=API_KEY, api_secret=API_SECRET) as simulator:
-        simulator.add_connection(CONN, service="postgres", config={"host": "db", "password": "pw-in-sim"})
-        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
-        yield simulator
-
-
-def make_hook(**kwargs: Any) -> FivetranHook:
-    options: dict[str, Any] = {
-        "timeout": 5.0,
-        "connect_timeout": 5.0,
-        "max_retries": 3,
-        "retry_min_wait": 0.01,
-        "retry_max_wait": 0.05,
-    }
-    options.update(kwargs)
-    return FivetranHook(**options)
-
-
-def run_async(hook: FivetranHook, call: Callable[[], Awaitable[T]]) -> T:
-    """Run one async hook call on a fresh loop, closing the hook's client on that loop."""
-
-    async def main() -> T:
-        try:
-            return await call()
-        finally:
-            await hook.aclose()
-
-    return asyncio.run(main())
-
-
-def settle(sim: FivetranSimulator, method: str | None, path: str | None, expected: int) -> int:
-    """The request count once it reaches ``expected`` (or 3 s have passed), after a call returned.
-
-    The simulator logs a request as its answer starts, and a dropped one before it closes the
-    connection, so by the time a call has returned every request it sent is in the log, but one
-    the client gave up on during a ``delay`` fault: that one is logged when the server notices,
-    which this waits for. A request more than expected is therefore already counted.
-    """
-    deadline = time.monotonic() + 3
-    while sim.request_count(method, path) < expected and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return sim.request_count(method, path)
+def sim(sim: FivetranSimulator) -> FivetranSimulator:
+    """The simulator with one connection."""
+    sim.add_connection(CONN, service="postgres", config={"host": "db", "password": "pw-in-sim"})
+    return sim
 
 
 def logged(sim: FivetranSimulator, expected: int) -> list[RecordedRequest]:

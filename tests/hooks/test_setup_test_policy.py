@@ -11,31 +11,27 @@ applies the update first, as Fivetran does); the hook's request timeout is short
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from airflow_provider_fivetran_update.client import RetryableAPIError
+from airflow_provider_fivetran_update.api import RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import FivetranAPIError
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.hooks.test_hook import ENV, make_hook, run_async, settle
+from tests.helpers import make_hook, run_async, settle
 
 CONN = "conn_slow"
 CONN_PATH = f"/v1/connections/{CONN}"
 SETUP_TESTS_SECONDS = 1.5
 SHORT_TIMEOUT = 0.5
+# Setup tests take longer than the hooks' request timeout.
+pytestmark = pytest.mark.simulator(setup_tests_seconds=SETUP_TESTS_SECONDS)
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    """A simulator whose setup tests take longer than the hooks' request timeout."""
-    with FivetranSimulator(setup_tests_seconds=SETUP_TESTS_SECONDS) as simulator:
-        simulator.add_connection(
-            CONN, service="postgres", paused=False, sync_frequency=360, config={"host": "db"}
-        )
-        monkeypatch.setenv(ENV, simulator.airflow_connection_json())
-        yield simulator
+def sim(sim: FivetranSimulator) -> FivetranSimulator:
+    sim.add_connection(CONN, service="postgres", paused=False, sync_frequency=360, config={"host": "db"})
+    return sim
 
 
 def _bodies(sim: FivetranSimulator) -> list[Any]:

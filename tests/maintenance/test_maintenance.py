@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,10 @@ from airflow_provider_fivetran_update.maintenance import (
 )
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.airflow_helpers import all_xcoms, run_dag, task_states, unique_dag_id, xcom
+from tests.helpers import patches
 
-pytestmark = pytest.mark.airflow
+# A sync that is still running when the window starts keeps "syncing" for a few seconds.
+pytestmark = [pytest.mark.airflow, pytest.mark.simulator(sync_seconds=4.0)]
 
 SOURCE_PASSWORD = "maintenance-source-password-93"
 INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
@@ -41,25 +42,8 @@ _AIRFLOW_3_1 = importlib.metadata.version("apache-airflow").startswith("3.1.")
 N_MANY = int(os.environ.get("FIVETRAN_WINDOW_CONNECTIONS", "30" if _AIRFLOW_3_1 else "100"))
 
 
-@pytest.fixture
-def fivetran_simulator_options() -> dict[str, Any]:
-    # A sync that is still running when the window starts keeps "syncing" for a few seconds.
-    return {"sync_seconds": 4.0}
-
-
-@pytest.fixture
-def sim(airflow_db: Path, fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
-    return fivetran_airflow_conn
-
-
 def _count(sim: FivetranSimulator, method: str, connection_id: str) -> int:
     return sim.request_count(method=method, path=f"/v1/connections/{connection_id}")
-
-
-def _patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
-    return [
-        r.json for r in sim.requests if r.method == "PATCH" and r.path == f"/v1/connections/{connection_id}"
-    ]
 
 
 def _paused_flags(patches: list[Any]) -> list[Any]:
@@ -224,7 +208,7 @@ def test_failed_work_restores_and_fails_the_run_already_paused_untouched(sim: Fi
     assert running["paused"] is False and running["status"]["sync_state"] == "scheduled"
     assert paused["paused"] is True
     # The minimum: one GET each, and PATCHes only for the connection that was running.
-    assert _paused_flags(_patches(sim, "pg_running")) == [True, False]
+    assert _paused_flags(patches(sim, "pg_running")) == [True, False]
     assert _count(sim, "GET", "pg_running") == _count(sim, "GET", "pg_paused") == 1
     assert _count(sim, "PATCH", "pg_paused") == 0
     assert xcom(dag_run, f"{G}.record") == [
@@ -250,7 +234,7 @@ def test_skipped_work_still_restores(sim: FivetranSimulator) -> None:
 
     assert dag_run.state == "success"
     assert task_states(dag_run)[(f"{G}.work", -1)] == "skipped"
-    assert _paused_flags(_patches(sim, "pg_a")) == [True, False]
+    assert _paused_flags(patches(sim, "pg_a")) == [True, False]
     assert sim.connection("pg_a")["paused"] is False
 
 
@@ -344,7 +328,7 @@ def test_a_retried_pause_keeps_the_recorded_state(sim: FivetranSimulator) -> Non
     assert xcom(dag_run, f"{G}.record")[0]["paused"] is False
     # The second try paused again (the connection was already paused by the first) and the restore
     # still unpaused it, because the record was read once, before anything was paused.
-    assert _paused_flags(_patches(sim, "pg_a")) == [True, True, False]
+    assert _paused_flags(patches(sim, "pg_a")) == [True, True, False]
     assert _count(sim, "GET", "pg_a") == 1
     assert sim.connection("pg_a")["paused"] is False
 
@@ -363,7 +347,7 @@ def _entry(connection_id: str, conn_id: str = "fivetran_default") -> Any:
 
 def _assert_restored(sim: FivetranSimulator, connection_id: str, paused: list[bool], gets: int = 1) -> None:
     """Running again, its entry gone, after exactly these PATCHes (by ``paused``) and GETs."""
-    assert _paused_flags(_patches(sim, connection_id)) == paused
+    assert _paused_flags(patches(sim, connection_id)) == paused
     assert _count(sim, "GET", connection_id) == gets
     assert sim.connection(connection_id)["paused"] is False
     assert _entry(connection_id) is None
@@ -486,7 +470,7 @@ def test_a_failed_restore_fails_the_run_and_the_run_callback_resumes(
     assert states[(f"{G}.restore", 0)] == "failed"
     assert states[(f"{G}.restored", -1)] == "upstream_failed"
     # The run's failure callback found the connection still held and resumed it.
-    assert _paused_flags(_patches(sim, "pg_a")) == [True, False, False]
+    assert _paused_flags(patches(sim, "pg_a")) == [True, False, False]
     assert sim.connection("pg_a")["paused"] is False
     assert "resumed Fivetran connection 'pg_a'" in caplog.text
     # Its entry stays (a pause of a timed-out run may still be in flight) until the next window
@@ -572,7 +556,7 @@ def test_clearing_record_mid_window_still_restores(sim: FivetranSimulator) -> No
     # The second record found the connection paused, and the durable record said by whom.
     assert xcom(dag_run, f"{G}.record")[0]["paused"] is False
     assert _count(sim, "GET", "pg_a") == 2
-    assert _paused_flags(_patches(sim, "pg_a")) == [True, False]
+    assert _paused_flags(patches(sim, "pg_a")) == [True, False]
     assert sim.connection("pg_a")["paused"] is False
     assert _entry("pg_a") is None
 
@@ -598,7 +582,7 @@ def test_recovery_operator_lists_then_resumes_a_stranded_connection(sim: Fivetra
 
     resumed = recovery(resume=True)
     assert resumed.state == "success"
-    assert _paused_flags(_patches(sim, "pg_a")) == [False]
+    assert _paused_flags(patches(sim, "pg_a")) == [False]
     assert sim.request_count(method="PATCH") == 1
     assert sim.connection("pg_a")["paused"] is False and sim.connection("pg_other_paused")["paused"] is True
     assert _entry("pg_a") is None
@@ -629,6 +613,6 @@ def test_recovery_command_lists_dry_runs_and_applies(sim: FivetranSimulator) -> 
     assert "Dry run: would resume 1 connection(s)" in command("--resume-stranded")
     assert sim.request_count(method="PATCH") == 0
     assert "pg_a: resumed (sync_state=scheduled); entry removed" in command("--resume-stranded", "--apply")
-    assert _paused_flags(_patches(sim, "pg_a")) == [False]
+    assert _paused_flags(patches(sim, "pg_a")) == [False]
     assert sim.connection("pg_a")["paused"] is False and _entry("pg_a") is None
     assert "No connection is held" in command("--list-stranded")

@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pendulum
 import pytest
 
 from airflow_provider_fivetran_update.operators.fivetran import (
@@ -26,29 +24,17 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranSyncCompletedSensor
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
-
-pytestmark = pytest.mark.airflow
+from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
+from tests.helpers import FAST_RETRIES
 
 PASSWORD = "pg-password-5ync"
-FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 SYNC_SECONDS = 2.0
+pytestmark = [
+    pytest.mark.airflow,
+    pytest.mark.simulator(sync_seconds=SYNC_SECONDS, historical_sync_seconds=SYNC_SECONDS),
+]
 # Longer than a sync: a sync requested just before a read has started and ended before the next.
 BETWEEN_POLLS = 3.0
-
-
-@pytest.fixture
-def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(sync_seconds=SYNC_SECONDS, historical_sync_seconds=SYNC_SECONDS) as simulator:
-        for name, value in simulator.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
-
-
-def _dag(name: str) -> Any:
-    from airflow_provider_fivetran_update._compat import DAG
-
-    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
 
 
 def _count(sim: FivetranSimulator, method: str, connection_id: str, suffix: str = "") -> int:
@@ -81,7 +67,7 @@ def _logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -
 
 
 def test_arguments_are_checked_when_the_dag_is_parsed() -> None:
-    with _dag("parse"):
+    with new_dag("parse"):
         with pytest.raises(ValueError, match=r"pass connection_id .* or connection_name .* got neither"):
             FivetranSyncConnectionOperator(task_id="none")
         with pytest.raises(ValueError, match="not both"):
@@ -141,8 +127,8 @@ def test_sync_success_paused_broken_and_no_wait(
     sim.add_connection("broken", setup_state="broken", broken=True)
     sim.add_connection("nowait")
     before = sim.connection("ok")["succeeded_at"]
-    wait = {"deferrable": deferrable, "poll_interval": BETWEEN_POLLS, "timeout": 60, **FAST}
-    with _dag("sync") as dag:
+    wait = {"deferrable": deferrable, "poll_interval": BETWEEN_POLLS, "timeout": 60, **FAST_RETRIES}
+    with new_dag("sync") as dag:
         FivetranSyncConnectionOperator(task_id="ok", connection_id="ok", **wait)
         FivetranSyncConnectionOperator(
             task_id="paused", connection_id="paused", retries=1, retry_delay=timedelta(0), **wait
@@ -202,29 +188,20 @@ def test_sync_success_paused_broken_and_no_wait(
     assert PASSWORD not in json.dumps([xcom(dag_run, task) for task in ("ok", "resumed", "nowait")])
 
 
-@pytest.fixture
-def slow_sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    """Syncs that run until the test moves the simulated clock on."""
-    with FivetranSimulator(sync_seconds=600, historical_sync_seconds=600) as simulator:
-        for name, value in simulator.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
-
-
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
 @pytest.mark.parametrize(
     ("operator", "action"),
     [(FivetranSyncConnectionOperator, "/sync"), (FivetranResyncConnectionOperator, "/resync")],
     ids=["sync", "resync"],
 )
+@pytest.mark.simulator(sync_seconds=600, historical_sync_seconds=600)  # until the test moves its clock
 def test_retry_after_the_request_landed_sends_it_once(
-    slow_sim: FivetranSimulator, operator: type[Any], action: str, deferrable: bool
+    sim: FivetranSimulator, operator: type[Any], action: str, deferrable: bool
 ) -> None:
-    sim = slow_sim
     sim.add_connection("retried")
     path = "/v1/connections/retried"
     extra = {"force": True} if action == "/sync" else {}
-    with _dag("retry") as dag:
+    with new_dag("retry") as dag:
         operator(
             task_id="retried",
             connection_id="retried",
@@ -260,7 +237,7 @@ def test_retry_after_the_request_landed_sends_it_once(
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
 def test_429_during_the_wait_is_retried_after_retry_after(sim: FivetranSimulator, deferrable: bool) -> None:
     sim.add_connection("limited")
-    with _dag("sync_429") as dag:
+    with new_dag("sync_429") as dag:
         FivetranSyncConnectionOperator(
             task_id="limited",
             connection_id="limited",
@@ -307,8 +284,8 @@ def test_failure_rescheduled_recovery_and_names(
     sim.add_connection("hopeless", setup_state="broken", broken=True)
     sim.add_connection("by_name_us", group_id="us", schema="sales")
     sim.add_connection("by_name_eu", group_id="eu", schema="sales")
-    wait = {"deferrable": deferrable, "poll_interval": 1.0, "timeout": 60, **FAST}
-    with _dag("sync_more") as dag:
+    wait = {"deferrable": deferrable, "poll_interval": 1.0, "timeout": 60, **FAST_RETRIES}
+    with new_dag("sync_more") as dag:
         FivetranSyncConnectionOperator(
             task_id="failing", connection_id="failing", retries=1, retry_delay=timedelta(0), **wait
         )
@@ -375,7 +352,7 @@ def test_failure_rescheduled_recovery_and_names(
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
 def test_resync_of_some_tables(sim: FivetranSimulator, deferrable: bool) -> None:
     sim.add_connection("tables")
-    with _dag("resync") as dag:
+    with new_dag("resync") as dag:
         FivetranResyncConnectionOperator(
             task_id="tables",
             connection_id="tables",
@@ -384,7 +361,7 @@ def test_resync_of_some_tables(sim: FivetranSimulator, deferrable: bool) -> None
             deferrable=deferrable,
             poll_interval=BETWEEN_POLLS,
             timeout=60,
-            **FAST,
+            **FAST_RETRIES,
         )
     dag_run = run_dag(dag)
 
@@ -398,7 +375,7 @@ def test_resync_of_some_tables(sim: FivetranSimulator, deferrable: bool) -> None
 
 def test_invalid_rendered_scope_fails_before_any_request(sim: FivetranSimulator) -> None:
     sim.add_connection("tables")
-    with _dag("resync_bad_scope") as dag:
+    with new_dag("resync_bad_scope") as dag:
         FivetranResyncConnectionOperator(
             task_id="bad",
             connection_id="tables",
@@ -441,9 +418,9 @@ def test_sensor_success_failure_tolerance_paused_and_names(
         "timeout": 60,
         "mode": "reschedule" if mode == "reschedule" else "poke",
         "deferrable": mode == "deferrable",
-        **FAST,
+        **FAST_RETRIES,
     }
-    with _dag("sensor") as dag:
+    with new_dag("sensor") as dag:
         # Completed before the sensor started, after the moment given: found by the first poke.
         FivetranSyncCompletedSensor(task_id="done", connection_id="done", completed_after=earlier, **sensor)
         # The default moment (the start of the data interval): a sync started after the first poke.
@@ -463,7 +440,7 @@ def test_sensor_success_failure_tolerance_paused_and_names(
         FivetranSyncCompletedSensor(
             task_id="named", connection_name="sales", group_id="eu", completed_after=earlier, **sensor
         )
-    hook = FivetranHook(**FAST)
+    hook = FivetranHook(**FAST_RETRIES)
     helpers = [
         _when(lambda c=c: _count(sim, "GET", c) >= 1, lambda c=c: hook.sync_connection(c))
         for c in ("new", "failing", "tolerant")
@@ -514,7 +491,7 @@ def test_update_operator_and_state_sensor_by_name(sim: FivetranSimulator) -> Non
 
     sim.add_connection("crm_eu", group_id="eu", schema="crm")
     sim.add_connection("crm_us", group_id="us", schema="crm")
-    with _dag("by_name") as dag:
+    with new_dag("by_name") as dag:
         pause = FivetranUpdateConnectionOperator(
             task_id="pause",
             connection_name="crm",

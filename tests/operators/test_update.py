@@ -14,7 +14,6 @@ import inspect
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.airflow_helpers import extra_link_url, rendered_fields, run_dag, task_states, xcom
+from tests.helpers import patches
 
 pytestmark = pytest.mark.airflow
 
@@ -69,13 +69,6 @@ NOT_FIELD_ARGS = {
 }
 
 
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator() as simulator:
-        monkeypatch.setenv("AIRFLOW_CONN_FIVETRAN_DEFAULT", simulator.airflow_connection_json())
-        yield simulator
-
-
 def _dag(dag_id: str, **params: Any) -> Any:
     return DAG(dag_id, schedule=None, start_date=START, catchup=False, params=params)
 
@@ -87,14 +80,6 @@ def _run(dag: Any, **kwargs: Any) -> Any:
 def _rendered_fields(dag_run: Any, task_id: str, map_index: int = -1) -> dict[str, Any]:
     """What Airflow stored for the UI's "Rendered Template" view (the RTIF table)."""
     return rendered_fields(dag_run, task_id, map_index)
-
-
-def _patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
-    return [
-        request.json
-        for request in sim.requests
-        if request.method == "PATCH" and request.path == f"/v1/connections/{connection_id}"
-    ]
 
 
 # -- the operator's shape ------------------------------------------------------------------------
@@ -233,8 +218,8 @@ def test_templated_fields_render_to_api_types(airflow_db: Path, sim: FivetranSim
 
     assert task_states(dag_run) == {("update", -1): "success", ("daily", -1): "success"}
     # Exactly the given fields, with the API's JSON types (Jinja rendered them as strings).
-    assert _patches(sim, "conn_tpl") == [{"paused": True, "sync_frequency": 60, "run_setup_tests": False}]
-    assert _patches(sim, "conn_daily") == [
+    assert patches(sim, "conn_tpl") == [{"paused": True, "sync_frequency": 60, "run_setup_tests": False}]
+    assert patches(sim, "conn_daily") == [
         {
             "sync_frequency": 1440,
             "daily_sync_time": "07:00",
@@ -299,7 +284,7 @@ def test_mapped_over_connection_ids(airflow_db: Path, sim: FivetranSimulator) ->
 
     assert task_states(dag_run) == {("pause", index): "success" for index in range(3)}
     for index, connection_id in enumerate(ids):
-        assert _patches(sim, connection_id) == [{"config": {"client_id": MAPPED_CLIENT_ID}, "paused": True}]
+        assert patches(sim, connection_id) == [{"config": {"client_id": MAPPED_CLIENT_ID}, "paused": True}]
         assert sim.connection(connection_id)["paused"] is True
         assert xcom(dag_run, "pause", DASHBOARD_URL_XCOM_KEY, index) == (
             f"https://fivetran.com/dashboard/connections/{connection_id}/status"
@@ -325,9 +310,9 @@ def test_expand_kwargs(airflow_db: Path, sim: FivetranSimulator) -> None:
     dag_run = _run(dag)
 
     assert task_states(dag_run) == {("tune", index): "success" for index in range(3)}
-    assert _patches(sim, "kw_a") == [{"sync_frequency": 60, "run_setup_tests": False}]
-    assert _patches(sim, "kw_b") == [{"sync_frequency": 120, "run_setup_tests": False}]
-    assert _patches(sim, "kw_c") == [{"paused": True, "schedule_type": "manual", "run_setup_tests": False}]
+    assert patches(sim, "kw_a") == [{"sync_frequency": 60, "run_setup_tests": False}]
+    assert patches(sim, "kw_b") == [{"sync_frequency": 120, "run_setup_tests": False}]
+    assert patches(sim, "kw_c") == [{"paused": True, "schedule_type": "manual", "run_setup_tests": False}]
     assert sim.connection("kw_b")["sync_frequency"] == 120
     assert sim.connection("kw_c")["schedule_type"] == "manual"
 
@@ -359,7 +344,7 @@ def test_secrets_are_sent_but_never_stored_or_logged(
 
     assert task_states(dag_run) == {("rotate", -1): "success", ("rotate_json", -1): "success"}
     # Fivetran gets the real values...
-    assert _patches(sim, "conn_secret") == [
+    assert patches(sim, "conn_secret") == [
         {
             "config": {"host": "db.internal", "password": PG_PASSWORD, "consumer_key": CONSUMER_KEY},
             "auth": {"client_access": {"client_id": "app", "client_secret": CLIENT_SECRET}},
@@ -380,7 +365,7 @@ def test_secrets_are_sent_but_never_stored_or_logged(
     assert rendered["auth"]["client_access"]["client_secret"] == "***"
     rendered_json = _rendered_fields(dag_run, "rotate_json")["config"]
     assert rendered_json == '{"host": "db.internal", "consumer_key": "***"}'
-    assert _patches(sim, "conn_secret_json") == [
+    assert patches(sim, "conn_secret_json") == [
         {"config": {"host": "db.internal", "consumer_key": CONSUMER_KEY}}
     ]
 

@@ -10,19 +10,15 @@ it with ``POST /v1/connections/{id}/sync``. Each mode runs one DAG under real Ai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import pendulum
 import pytest
 
 from airflow_provider_fivetran_update.operators.fivetran import FivetranUpdateConnectionOperator
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.simulator(historical_sync_seconds=1.0)]
 
 WORKER = {
     "is_historical_sync": True,
@@ -36,39 +32,30 @@ WORKER = {
     "retry_max_wait": 0.05,
 }
 
-
-def _simulator(mode: str) -> FivetranSimulator:
-    simulator = FivetranSimulator(historical_sync_seconds=1.0, historical_sync_start=mode)
-    simulator.add_connection("manual", schedule_type="manual")
-    simulator.add_connection("paused", paused=True)
-    simulator.add_connection("auto", schedule_type="auto")
-    return simulator
+# When the historical sync starts: at once (the OpenAPI), or with the next scheduled sync.
+MODES = [
+    pytest.param(mode, marks=pytest.mark.simulator(historical_sync_start=mode))
+    for mode in ("immediate", "next_scheduled")
+]
 
 
-@pytest.fixture(params=["immediate", "next_scheduled"])
-def sim(
-    request: pytest.FixtureRequest, airflow_db: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FivetranSimulator]:
-    with _simulator(request.param) as simulator:
-        for name, value in simulator.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
-
-
-def _dag(name: str) -> Any:
-    from airflow_provider_fivetran_update._compat import DAG
-
-    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
+@pytest.fixture
+def sim(sim: FivetranSimulator) -> FivetranSimulator:
+    sim.add_connection("manual", schedule_type="manual")
+    sim.add_connection("paused", paused=True)
+    sim.add_connection("auto", schedule_type="auto")
+    return sim
 
 
 def _count(sim: FivetranSimulator, method: str, path: str) -> int:
     return sim.request_count(method=method, path=path)
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_a_resync_that_will_not_start_fails_at_once_or_is_started(
-    sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    mode: str, sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    with _dag(f"resync_start_{sim.historical_sync_start}") as dag:
+    with new_dag(f"resync_start_{mode}") as dag:
         FivetranUpdateConnectionOperator(task_id="manual_fails", connection_id="manual", **WORKER)
         FivetranUpdateConnectionOperator(
             task_id="paused_fails", connection_id="paused", start_sync_if_needed=True, **WORKER
@@ -103,10 +90,11 @@ def test_a_resync_that_will_not_start_fails_at_once_or_is_started(
     assert "start_sync_if_needed does not resume a connection" in logs
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_start_sync_if_needed_starts_what_fivetran_does_not(
-    sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    mode: str, sim: FivetranSimulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    with _dag(f"resync_started_{sim.historical_sync_start}") as dag:
+    with new_dag(f"resync_started_{mode}") as dag:
         for connection_id in ("manual", "auto"):
             FivetranUpdateConnectionOperator(
                 task_id=connection_id, connection_id=connection_id, start_sync_if_needed=True, **WORKER
@@ -131,26 +119,23 @@ def test_start_sync_if_needed_starts_what_fivetran_does_not(
     )
 
 
+@pytest.mark.simulator(historical_sync_start="next_scheduled")
 def test_without_the_option_an_automatic_connection_waits_for_its_scheduled_sync(
-    airflow_db: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    sim: FivetranSimulator,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """The reference page's reading: the sync starts with the next scheduled one; the task waits."""
-    with _simulator("next_scheduled") as sim:
-        for name, value in sim.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        with _dag("resync_waits_for_schedule") as dag:
-            # The simulator schedules no sync by itself: the wait ends at the timeout.
-            FivetranUpdateConnectionOperator(task_id="auto", connection_id="auto", **{**WORKER, "timeout": 1})
-        with caplog.at_level("INFO"):
-            dag_run = run_dag(dag)
+    with new_dag("resync_waits_for_schedule") as dag:
+        # The simulator schedules no sync by itself: the wait ends at the timeout.
+        FivetranUpdateConnectionOperator(task_id="auto", connection_id="auto", **{**WORKER, "timeout": 1})
+    with caplog.at_level("INFO"):
+        dag_run = run_dag(dag)
 
-        assert task_states(dag_run) == {("auto", -1): "failed"}
-        assert _count(sim, "POST", "/v1/connections/auto/sync") == 0
-        assert _count(sim, "PATCH", "/v1/connections/auto") == 1
-        logs = caplog.text + "".join(capfd.readouterr())
-        assert "starts its historical sync with its next scheduled sync" in logs
-        assert "Pass start_sync_if_needed=True to start it at once" in logs
-        assert "Timed out after 1 s waiting" in logs
+    assert task_states(dag_run) == {("auto", -1): "failed"}
+    assert _count(sim, "POST", "/v1/connections/auto/sync") == 0
+    assert _count(sim, "PATCH", "/v1/connections/auto") == 1
+    logs = caplog.text + "".join(capfd.readouterr())
+    assert "starts its historical sync with its next scheduled sync" in logs
+    assert "Pass start_sync_if_needed=True to start it at once" in logs
+    assert "Timed out after 1 s waiting" in logs

@@ -8,19 +8,15 @@ per case, to keep the suite fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pendulum
 import pytest
 
-from airflow_provider_fivetran_update._compat import DAG
 from airflow_provider_fivetran_update.operators.fivetran import (
     CHANGES_KEY,
     FivetranUpdateConnectionOperator,
@@ -35,12 +31,14 @@ from airflow_provider_fivetran_update.states import (
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.testing.model import format_timestamp
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
-from tests.airflow_helpers import run_dag, task_states, unique_dag_id, xcom
+from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
+from tests.clock_helpers import run_trigger
+from tests.helpers import FAST_RETRIES, patches, point_airflow_at
 
 PG_PASSWORD = "pg-password-w41t"
 NEW_PASSWORD = "pg-password-n3w"
 INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
-FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
+pytestmark = pytest.mark.simulator(historical_sync_seconds=1.0)
 
 
 def _ts(epoch: float) -> str:
@@ -173,42 +171,28 @@ def test_anchor_takes_the_latest_of_fivetrans_timestamps_and_the_request_minus_s
 # -- the trigger in historical sync mode, over HTTP -------------------------------------------------
 
 
-@pytest.fixture
-def sim_fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(historical_sync_seconds=0.3) as simulator:
-        for name, value in simulator.airflow_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
-
-
-def _run_trigger(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]]:
-    async def collect() -> list[dict[str, Any]]:
-        return [event.payload async for event in trigger.run()]
-
-    return asyncio.run(collect())
-
-
-def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim_fast: FivetranSimulator) -> None:
+@pytest.mark.simulator(historical_sync_seconds=0.3)
+def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim: FivetranSimulator) -> None:
     from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 
-    sim_fast.add_connection("ok", config={"password": PG_PASSWORD})
-    sim_fast.add_connection("bad", fail_historical_sync=True)
+    sim.add_connection("ok", config={"password": PG_PASSWORD})
+    sim.add_connection("bad", fail_historical_sync=True)
     events = {}
     for connection_id in ("ok", "bad"):
         requested_at = time.time()
-        data = FivetranHook(**FAST).update_connection(connection_id, is_historical_sync=True)
+        data = FivetranHook(**FAST_RETRIES).update_connection(connection_id, is_historical_sync=True)
         trigger = FivetranConnectionStateTrigger(
             connection_id=connection_id,
             end_time=time.time() + 30,
             poll_interval=1.0,  # longer than the sync: it ends between two reads
             completed_after=historical_sync_anchor(data, requested_at=requested_at),
-            **FAST,
+            **FAST_RETRIES,
         )
         _, kwargs = trigger.serialize()
         assert json.loads(json.dumps(kwargs)) == kwargs
         rebuilt = FivetranConnectionStateTrigger(**kwargs)
         assert rebuilt.completed_after == trigger.completed_after
-        [events[connection_id]] = _run_trigger(rebuilt)
+        [events[connection_id]] = run_trigger(rebuilt)
 
     assert events["ok"]["status"] == "success"
     assert events["ok"]["state"]["is_historical_sync"] is False
@@ -217,36 +201,14 @@ def test_trigger_waits_for_the_historical_sync_and_serializes_its_anchor(sim_fas
     assert events["bad"]["status"] == "failed"
     assert "Historical sync failed" in events["bad"]["message"]
     # One read while syncing, one after the poll interval: the sync ended unseen in between.
-    assert sim_fast.request_count(method="GET", path="/v1/connections/ok") == 2
+    assert sim.request_count(method="GET", path="/v1/connections/ok") == 2
 
 
 # -- under Airflow ------------------------------------------------------------------------------
 
 
-def _sim_env(simulator: FivetranSimulator, monkeypatch: pytest.MonkeyPatch) -> FivetranSimulator:
-    for name, value in simulator.airflow_env().items():
-        monkeypatch.setenv(name, value)
-    return simulator
-
-
-@pytest.fixture
-def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(historical_sync_seconds=1.0) as simulator:
-        yield _sim_env(simulator, monkeypatch)
-
-
-def _dag(name: str) -> Any:
-
-    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
-
-
 def _count(sim: FivetranSimulator, method: str, connection_id: str) -> int:
     return sim.request_count(method=method, path=f"/v1/connections/{connection_id}")
-
-
-def _patches(sim: FivetranSimulator, connection_id: str) -> list[Any]:
-    path = f"/v1/connections/{connection_id}"
-    return [r.json for r in sim.requests if r.method == "PATCH" and r.path == path]
 
 
 @pytest.mark.airflow
@@ -256,7 +218,7 @@ def test_change_only_updates_and_dry_run(
     config = {"host": "db.internal", "port": 5432, "password": PG_PASSWORD}
     for connection_id in ("same", "partial", "dry", "pause"):
         sim.add_connection(connection_id, sync_frequency=360, config=config)
-    with _dag("change_only") as dag:
+    with new_dag("change_only") as dag:
         FivetranUpdateConnectionOperator(
             task_id="same",
             connection_id="same",
@@ -295,7 +257,7 @@ def test_change_only_updates_and_dry_run(
     assert same[CHANGES_KEY] == {}
     assert same["sync_frequency"] == 360
     # Partial: only the differing fields and config keys (the masked password counts as changed).
-    assert _patches(sim, "partial") == [
+    assert patches(sim, "partial") == [
         {"config": {"port": 5433, "password": NEW_PASSWORD}, "sync_frequency": 60}
     ]
     partial = xcom(dag_run, "partial")
@@ -334,8 +296,8 @@ def test_deferred_resync_success_failure_and_state(
     sim.add_connection("resync_bad", fail_historical_sync=True)
     sim.add_connection("busy")
     before = sim.connection("resync_ok")["succeeded_at"]
-    wait = {"deferrable": True, "poll_interval": 0.3, "timeout": 60, **FAST}
-    with _dag("deferred_resync") as dag:
+    wait = {"deferrable": True, "poll_interval": 0.3, "timeout": 60, **FAST_RETRIES}
+    with new_dag("deferred_resync") as dag:
         FivetranUpdateConnectionOperator(
             task_id="ok", connection_id="resync_ok", is_historical_sync=True, wait_for_completion=True, **wait
         )
@@ -358,7 +320,7 @@ def test_deferred_resync_success_failure_and_state(
         )
     from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 
-    FivetranHook(**FAST).update_connection("busy", is_historical_sync=True)
+    FivetranHook(**FAST_RETRIES).update_connection("busy", is_historical_sync=True)
     sim.clear_requests()
 
     with caplog.at_level("INFO"):
@@ -372,7 +334,7 @@ def test_deferred_resync_success_failure_and_state(
     assert ok["status"]["sync_state"] == "scheduled"
     assert ok["succeeded_at"] and ok["succeeded_at"] != before
     assert ok["config"]["password"] == SECRET_MASK
-    assert _patches(sim, "resync_ok") == [{"is_historical_sync": True, "run_setup_tests": False}]
+    assert patches(sim, "resync_ok") == [{"is_historical_sync": True, "run_setup_tests": False}]
     # A failed historical sync fails at once (no retry), with Fivetran's status task in the error.
     [bad] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "bad"]
     assert bad.try_number == 1
@@ -394,11 +356,11 @@ def test_worker_waits_between_polls_and_fails_a_resync_that_cannot_start(
 
     # Shorter than "between"'s poll interval.
     with FivetranSimulator(historical_sync_seconds=10.0) as sim:
-        _sim_env(sim, monkeypatch)
+        point_airflow_at(sim, monkeypatch)
         sim.add_connection("between")
         sim.add_connection("stuck", paused=True)
-        worker = {"deferrable": False, **FAST}
-        with _dag("worker_wait") as dag:
+        worker = {"deferrable": False, **FAST_RETRIES}
+        with new_dag("worker_wait") as dag:
             # The poll interval is longer than the sync: it starts and ends between two reads.
             FivetranUpdateConnectionOperator(
                 task_id="between",
@@ -446,10 +408,10 @@ def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
     # The sync runs until the test moves the simulated clock on: only once the retry has read the
     # connection (and seen the sync running), however slowly this Airflow starts the retry.
     with FivetranSimulator(historical_sync_seconds=600.0) as sim:
-        _sim_env(sim, monkeypatch)
+        point_airflow_at(sim, monkeypatch)
         sim.add_connection("retried", schedule_type="manual")
         path = "/v1/connections/retried"
-        with _dag("worker_wait_retried") as dag:
+        with new_dag("worker_wait_retried") as dag:
             # The first try's first read fails (no hook retries): the retry must not send again.
             FivetranUpdateConnectionOperator(
                 task_id="retried",
@@ -485,7 +447,7 @@ def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
         assert task_states(dag_run) == {("retried", -1): "success"}
         (ti,) = dag_run.get_task_instances()
         assert ti.try_number == 2
-        assert _patches(sim, "retried") == [{"is_historical_sync": True, "run_setup_tests": False}]
+        assert patches(sim, "retried") == [{"is_historical_sync": True, "run_setup_tests": False}]
         # The first try started the manual connection's sync; the retry found it running.
         assert sim.request_count("POST", "/v1/connections/retried/sync") == 1
         assert xcom(dag_run, "retried")["succeeded_at"] is not None
@@ -507,7 +469,7 @@ def test_a_rate_limit_storm_ends_each_wait_with_the_timeout_error_by_its_deadlin
     }
     for connection_id in cases:
         sim.add_connection(connection_id)
-    with _dag("storm") as dag:
+    with new_dag("storm") as dag:
         for connection_id, arguments in cases.items():
             FivetranUpdateConnectionOperator(
                 task_id=connection_id,

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +30,7 @@ from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnection
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import reschedule_count, run_dag, unique_dag_id, xcom
-from tests.triggers.test_trigger import TRIGGERER_NOISE
+from tests.helpers import TRIGGERER_NOISE
 
 pytestmark = pytest.mark.airflow
 
@@ -49,12 +48,6 @@ STATE_KEYS = {
 }
 SOURCE_PASSWORD = "source-db-password-71"  # a secret inside the connection's config
 INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
-
-
-@pytest.fixture
-def sim(airflow_db: Path, fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
-    """The simulator, with ``fivetran_default`` pointing at it and the Airflow DB migrated."""
-    return fivetran_airflow_conn
 
 
 def _dag_id(name: str) -> str:

@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,14 @@ EXAMPLE_DAG_IDS = {
     "example_fivetran_historical_resync",
     "example_fivetran_sync_and_wait",
 }
-pytestmark = pytest.mark.airflow
+# The example DAGs run against the demo connections, as in `make demo`.
+pytestmark = [pytest.mark.airflow, pytest.mark.simulator(historical_sync_seconds=3.0, seed=True)]
 
 
 def test_example_dags_import_without_errors(airflow_db: Path) -> None:
     bag = dag_bag(str(EXAMPLE_DAGS))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) >= EXAMPLE_DAG_IDS
-
-
-@pytest.fixture
-def demo_sim() -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(historical_sync_seconds=3.0) as sim:
-        sim.seed_demo()
-        yield sim
 
 
 def _dags_test(airflow_home: Path, sim: FivetranSimulator, dag_id: str, *extra: str) -> str:
@@ -81,66 +74,66 @@ def _assert_maintenance_requests(sim: FivetranSimulator) -> None:
     assert sim.connection("crm_salesforce")["paused"] is True
 
 
-def test_maintenance_pauses_then_restores(airflow_db: Path, demo_sim: FivetranSimulator) -> None:
-    state = _dags_test(airflow_db, demo_sim, "example_fivetran_maintenance")
+def test_maintenance_pauses_then_restores(airflow_db: Path, sim: FivetranSimulator) -> None:
+    state = _dags_test(airflow_db, sim, "example_fivetran_maintenance")
     assert state == "success"
-    _assert_maintenance_requests(demo_sim)
+    _assert_maintenance_requests(sim)
 
 
 def test_maintenance_failure_still_restores_and_fails_the_run(
-    airflow_db: Path, demo_sim: FivetranSimulator
+    airflow_db: Path, sim: FivetranSimulator
 ) -> None:
     state = _dags_test(
-        airflow_db, demo_sim, "example_fivetran_maintenance", "--conf", '{"fail_maintenance": true}'
+        airflow_db, sim, "example_fivetran_maintenance", "--conf", '{"fail_maintenance": true}'
     )
     assert state == "failed"
-    _assert_maintenance_requests(demo_sim)
+    _assert_maintenance_requests(sim)
 
 
 @pytest.mark.parametrize(("hour", "expected"), [("07", 60), ("19", 360)])
 def test_sync_frequency_follows_the_logical_date(
-    airflow_db: Path, demo_sim: FivetranSimulator, hour: str, expected: int
+    airflow_db: Path, sim: FivetranSimulator, hour: str, expected: int
 ) -> None:
     state = _dags_test(
         airflow_db,
-        demo_sim,
+        sim,
         "example_fivetran_sync_frequency",
         f"2026-01-0{5 if hour == '07' else 6}T{hour}:00:00+00:00",
     )
     assert state == "success"
-    patches = [r for r in demo_sim.requests if r.method == "PATCH"]
+    patches = [r for r in sim.requests if r.method == "PATCH"]
     assert [(r.path, r.json) for r in patches] == [
         ("/v1/connections/warehouse_orders", {"sync_frequency": expected, "run_setup_tests": False})
     ]
-    assert demo_sim.connection("warehouse_orders")["sync_frequency"] == expected
+    assert sim.connection("warehouse_orders")["sync_frequency"] == expected
 
 
-def test_historical_resync_waits_for_the_sync(airflow_db: Path, demo_sim: FivetranSimulator) -> None:
-    before = demo_sim.connection("warehouse_orders")["succeeded_at"]
-    state = _dags_test(airflow_db, demo_sim, "example_fivetran_historical_resync")
+def test_historical_resync_waits_for_the_sync(airflow_db: Path, sim: FivetranSimulator) -> None:
+    before = sim.connection("warehouse_orders")["succeeded_at"]
+    state = _dags_test(airflow_db, sim, "example_fivetran_historical_resync")
     assert state == "success"
-    after = demo_sim.connection("warehouse_orders")
+    after = sim.connection("warehouse_orders")
     assert after["status"]["is_historical_sync"] is False
     assert after["status"]["sync_state"] == "scheduled"
     assert after["succeeded_at"] and after["succeeded_at"] != before
     # One request for the sync, then only reads while it runs (3 s here, polled every 2 s).
-    assert [r.json for r in demo_sim.requests if r.method == "PATCH"] == [
+    assert [r.json for r in sim.requests if r.method == "PATCH"] == [
         {"is_historical_sync": True, "run_setup_tests": False}
     ]
-    assert 1 <= demo_sim.request_count(method="GET", path="/v1/connections/warehouse_orders") <= 4
-    assert {r.path for r in demo_sim.requests} == {"/v1/connections/warehouse_orders"}
+    assert 1 <= sim.request_count(method="GET", path="/v1/connections/warehouse_orders") <= 4
+    assert {r.path for r in sim.requests} == {"/v1/connections/warehouse_orders"}
 
 
 def test_sync_and_wait_finds_the_connection_syncs_it_then_runs_downstream(
-    airflow_db: Path, demo_sim: FivetranSimulator
+    airflow_db: Path, sim: FivetranSimulator
 ) -> None:
-    before = demo_sim.connection("ads_manual")
-    state = _dags_test(airflow_db, demo_sim, "example_fivetran_sync_and_wait")
+    before = sim.connection("ads_manual")
+    state = _dags_test(airflow_db, sim, "example_fivetran_sync_and_wait")
     assert state == "success"
-    after = demo_sim.connection("ads_manual")
+    after = sim.connection("ads_manual")
     assert after["succeeded_at"] and after["succeeded_at"] != before["succeeded_at"]
     assert after["schedule_type"] == "manual"  # the schedule is never touched
-    requests = [(r.method, r.path) for r in demo_sim.requests]
+    requests = [(r.method, r.path) for r in sim.requests]
     # One filtered listing, one read, one sync, then reads while it runs (1 s here, polled every 2 s).
     assert requests[:3] == [
         ("GET", "/v1/groups/sim_group/connections"),
@@ -149,4 +142,4 @@ def test_sync_and_wait_finds_the_connection_syncs_it_then_runs_downstream(
     ]
     assert set(requests[3:]) == {("GET", "/v1/connections/ads_manual")}
     assert 1 <= len(requests[3:]) <= 3
-    assert demo_sim.requests[0].query.get("schema") == "google_ads"
+    assert sim.requests[0].query.get("schema") == "google_ads"

@@ -9,7 +9,6 @@ working (or absent) without a missing-XCom error in the log.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pendulum
@@ -107,13 +106,6 @@ def test_literal_checks_use_the_catalogue_for_every_field() -> None:
         with pytest.raises(FivetranValidationError) as caught:
             FivetranUpdateConnectionOperator(task_id="t", connection_id="c", **{name: [1, 2]})
         assert caught.value.field == name
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator() as simulator:
-        monkeypatch.setenv("AIRFLOW_CONN_FIVETRAN_DEFAULT", simulator.airflow_connection_json())
-        yield simulator
 
 
 def test_a_validation_failure_before_any_request_keeps_the_link_and_logs_no_xcom_error(

@@ -26,12 +26,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fivetran_update.client import basic_auth_forms, build_request, scrub
+from airflow_provider_fivetran_update.api import basic_auth_forms, build_request, scrub
 from airflow_provider_fivetran_update.exceptions import FivetranAPIError
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.operators.fivetran import plan_update
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, point_airflow_at
 from tests.system.echo_api import EchoAPI
 
 API_KEY = "echo-key-7c1e"
@@ -400,7 +400,7 @@ def test_uri_passwords_and_common_secret_names_never_reach_xcom_or_the_log(
         "jwt": secrets["jwt"],
     }
     with FivetranSimulator() as sim:
-        monkeypatch.setenv("AIRFLOW_CONN_FIVETRAN_DEFAULT", sim.airflow_connection_json())
+        point_airflow_at(sim, monkeypatch)
         sim.add_connection("conn_uri", service="postgres", config={"host": "db.internal"})
         with DAG(
             unique_dag_id("secrets_names"), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")

@@ -19,9 +19,7 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
-from tests.simulator_credentials import ACCEPT, KEY, SECRET
-
-pytest_plugins = ["tests.simulator_fixtures"]
+from tests.helpers import ACCEPT, KEY, SECRET
 
 
 def url(sim: FivetranSimulator, path: str) -> str:

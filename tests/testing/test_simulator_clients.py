@@ -24,10 +24,7 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.helpers import REPO_ROOT
-from tests.simulator_credentials import KEY, SECRET
-
-pytest_plugins = ["tests.simulator_fixtures"]
+from tests.helpers import KEY, REPO_ROOT, SECRET
 
 ROOT = REPO_ROOT
 DRIVER = ROOT / "tests" / "clients" / "fivetran_cli_driver.py"

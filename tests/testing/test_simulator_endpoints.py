@@ -12,9 +12,7 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
-from tests.simulator_credentials import ACCEPT, KEY, SECRET
-
-pytest_plugins = ["tests.simulator_fixtures"]
+from tests.helpers import ACCEPT, KEY, SECRET
 
 
 def status(sim: FivetranSimulator, connection_id: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -10,17 +9,9 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
-from tests.simulator_credentials import ACCEPT, KEY, SECRET
+from tests.helpers import ACCEPT, KEY, SECRET
 
-pytest_plugins = ["tests.simulator_fixtures"]
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> Iterator[FivetranSimulator]:
-    with FivetranSimulator(
-        api_key=KEY, api_secret=SECRET, clock=clock, historical_sync_start="next_scheduled"
-    ) as simulator:
-        yield simulator
+pytestmark = pytest.mark.simulator(historical_sync_start="next_scheduled")
 
 
 def patch(sim: FivetranSimulator, connection_id: str, **body: Any) -> dict[str, Any]:

@@ -7,9 +7,7 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
-from tests.simulator_credentials import ACCEPT
-
-pytest_plugins = ["tests.simulator_fixtures"]
+from tests.helpers import ACCEPT
 
 
 def test_every_answer_carries_the_documented_headers(sim: FivetranSimulator, api: requests.Session) -> None:

@@ -21,10 +21,7 @@ from airflow_provider_fivetran_update.testing.fivetran_rules import (
     check_update_body,
     update_payload,
 )
-from tests.helpers import SHARED_FIVETRAN
-from tests.simulator_credentials import KEY, SECRET
-
-pytest_plugins = ["tests.simulator_fixtures"]
+from tests.helpers import KEY, SECRET, SHARED_FIVETRAN
 
 SHARED = SHARED_FIVETRAN
 REFERENCE = SHARED / "update-a-connection.txt"

@@ -12,9 +12,7 @@ import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
 from airflow_provider_fivetran_update.testing.faults import SetupTestLimiter
-from tests.simulator_credentials import ACCEPT, KEY, SECRET
-
-pytest_plugins = ["tests.simulator_fixtures"]
+from tests.helpers import ACCEPT, KEY, SECRET
 
 
 def patch(sim: FivetranSimulator, connection_id: str, **body: Any) -> requests.Response:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_fivetran_update.testing import ManualClock
+if TYPE_CHECKING:
+    from airflow_provider_fivetran_update.testing import ManualClock
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def fivetran_simulator_options(clock: ManualClock) -> dict[str, Any]:
-    return {"clock": clock}  # the triggers that run on `clock` share the simulator's time
+def fivetran_simulator_options(
+    fivetran_simulator_options: dict[str, Any], clock: ManualClock
+) -> dict[str, Any]:
+    return {**fivetran_simulator_options, "clock": clock}  # triggers on `clock` share the simulator's time

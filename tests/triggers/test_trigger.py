@@ -25,34 +25,13 @@ from airflow_provider_fivetran_update.states import (
 )
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
-from tests.clock_helpers import clocked_trigger, run_on_clock, until
+from tests.clock_helpers import make_trigger, run_trigger, until
+from tests.helpers import FAST_RETRIES, TRIGGERER_NOISE
 
 # What a user running their DAG tests with this warning as an error would see fail.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 
 SOURCE_PASSWORD = "source-db-password-42"
-FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
-
-
-@pytest.fixture
-def sim(fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
-    return fivetran_airflow_conn
-
-
-def _trigger(connection_id: str, *, seconds: float = 30.0, **kwargs: Any) -> FivetranConnectionStateTrigger:
-    options: dict[str, Any] = {"poll_interval": 0.2, **FAST_RETRIES, **kwargs}
-    return FivetranConnectionStateTrigger(
-        connection_id=connection_id, end_time=time.time() + seconds, **options
-    )
-
-
-def _events(trigger: FivetranConnectionStateTrigger) -> list[dict[str, Any]]:
-    """Run the trigger to its end and return every event's payload."""
-
-    async def collect() -> list[dict[str, Any]]:
-        return [event.payload async for event in trigger.run()]
-
-    return asyncio.run(collect())
 
 
 def _gets(sim: FivetranSimulator, connection_id: str) -> int:
@@ -72,7 +51,7 @@ def test_success_after_the_state_changes_yields_exactly_one_event(sim: FivetranS
 
     thread = threading.Thread(target=connect_later, daemon=True)
     thread.start()
-    [event] = _events(_trigger("pg", expected_sync_state=["syncing"]))
+    [event] = run_trigger(make_trigger("pg", expected_sync_state=["syncing"]))
     thread.join(5)
 
     assert event["status"] == "success"
@@ -92,7 +71,7 @@ def test_broken_yields_one_failed_event_with_the_setup_test_failures(sim: Fivetr
     sim.add_connection("my", broken=True, config={"password": SOURCE_PASSWORD})
     FivetranHook(retry_min_wait=0.01).update_connection("my", config={"password": SOURCE_PASSWORD})
 
-    [event] = _events(_trigger("my"))
+    [event] = run_trigger(make_trigger("my"))
 
     assert event["status"] == "failed"
     assert "Fivetran connection 'my' is broken" in event["message"]
@@ -107,7 +86,7 @@ def test_timeout_never_sleeps_past_end_time(sim: FivetranSimulator, clock: Manua
     sim.add_connection("stuck", setup_state="incomplete")
     started = clock()
 
-    [event] = run_on_clock(clocked_trigger("stuck", clock, seconds=1.0, poll_interval=30))
+    [event] = run_trigger(make_trigger("stuck", clock, seconds=1.0, poll_interval=30))
 
     assert event["status"] == "timeout"
     assert "Fivetran connection 'stuck' is not ready yet" in event["message"]
@@ -120,15 +99,15 @@ def test_timeout_never_sleeps_past_end_time(sim: FivetranSimulator, clock: Manua
 
 def test_end_time_already_passed_still_reads_once(sim: FivetranSimulator) -> None:
     sim.add_connection("late")
-    [event] = _events(_trigger("late", seconds=-5))
+    [event] = run_trigger(make_trigger("late", seconds=-5))
     assert event["status"] == "success"  # a last look before reporting a timeout
     sim.set_status("late", setup_state="incomplete")
-    [event] = _events(_trigger("late", seconds=-5))
+    [event] = run_trigger(make_trigger("late", seconds=-5))
     assert event["status"] == "timeout"
 
 
 def test_unknown_connection_yields_one_error_event_without_retrying(sim: FivetranSimulator) -> None:
-    [event] = _events(_trigger("does_not_exist"))
+    [event] = run_trigger(make_trigger("does_not_exist"))
     assert event["status"] == "error"
     assert "does_not_exist" in event["message"]
     assert "404" in event["message"]
@@ -145,7 +124,7 @@ def test_transient_errors_are_retried_by_the_hook_policy(
     sim.add_connection("flaky")
     sim.fail_next(2, status=status, headers=headers)
 
-    [event] = _events(_trigger("flaky", max_retries=2))
+    [event] = run_trigger(make_trigger("flaky", max_retries=2))
 
     assert event["status"] == "success"
     assert _gets(sim, "flaky") == 3
@@ -156,7 +135,7 @@ def test_retries_exhausted_yields_one_error_event(sim: FivetranSimulator) -> Non
     sim.add_connection("down")
     sim.fail_next(4, status=503)
 
-    [event] = _events(_trigger("down", max_retries=2))
+    [event] = run_trigger(make_trigger("down", max_retries=2))
 
     assert event["status"] == "error"
     assert "503" in event["message"]
@@ -165,7 +144,7 @@ def test_retries_exhausted_yields_one_error_event(sim: FivetranSimulator) -> Non
 
 def test_cancellation_propagates_and_stops_polling(sim: FivetranSimulator, clock: ManualClock) -> None:
     sim.add_connection("cancel_me", setup_state="incomplete")
-    trigger = clocked_trigger("cancel_me", clock, poll_interval=0.1)
+    trigger = make_trigger("cancel_me", clock, poll_interval=0.1)
     events: list[Any] = []
 
     async def main() -> None:
@@ -200,7 +179,7 @@ def test_run_never_blocks_the_event_loop(
 
     sim.add_connection("nonblocking", setup_state="incomplete")
     sim.fail_next(1, status=503)
-    trigger = clocked_trigger("nonblocking", clock, seconds=1.5, poll_interval=0.3, max_retries=1)
+    trigger = make_trigger("nonblocking", clock, seconds=1.5, poll_interval=0.3, max_retries=1)
 
     async def events() -> list[Any]:
         return [event async for event in trigger.run()]
@@ -222,7 +201,7 @@ def test_first_poll_waits_for_first_poll_at(sim: FivetranSimulator, clock: Manua
     """After a task has just read the connection, the trigger does not read it again at once."""
     sim.add_connection("pg_first")
     started = clock()
-    events = run_on_clock(clocked_trigger("pg_first", clock, first_poll_at=started + 0.6))
+    events = run_trigger(make_trigger("pg_first", clock, first_poll_at=started + 0.6))
     assert [event["status"] for event in events] == ["success"]
     [request] = [r for r in sim.requests if r.path == "/v1/connections/pg_first"]
     assert clock.sleeps == pytest.approx([0.6])
@@ -233,7 +212,7 @@ def test_first_poll_waits_for_first_poll_at(sim: FivetranSimulator, clock: Manua
 def test_first_poll_at_never_delays_past_end_time(sim: FivetranSimulator, clock: ManualClock) -> None:
     sim.add_connection("pg_late", setup_state="incomplete")
     started = clock()
-    events = run_on_clock(clocked_trigger("pg_late", clock, seconds=0.3, first_poll_at=started + 30))
+    events = run_trigger(make_trigger("pg_late", clock, seconds=0.3, first_poll_at=started + 30))
     assert [event["status"] for event in events] == ["timeout"]
     assert clock.sleeps == pytest.approx([0.3])
     assert [r.time - started for r in sim.requests] == pytest.approx([0.3])  # one last look at the deadline
@@ -253,7 +232,7 @@ def test_a_rate_limit_storm_past_end_time_is_a_timeout_at_once(
     sim.fail_next(50, status=429, headers={"Retry-After": retry_after})
     started = clock()
 
-    [event] = run_on_clock(clocked_trigger("storm", clock, seconds=2.0, **PATIENT_RETRIES))
+    [event] = run_trigger(make_trigger("storm", clock, seconds=2.0, **PATIENT_RETRIES))
 
     assert event["status"] == "timeout"  # not an "error" event 20 s later
     assert f"Fivetran asked to wait {retry_after} s before the next request (Retry-After)" in event["message"]
@@ -269,7 +248,7 @@ def test_retry_after_that_fits_is_slept_until_it_no_longer_fits(
     sim.fail_next(50, status=429, headers={"Retry-After": "1"})
     started = clock()
 
-    [event] = run_on_clock(clocked_trigger("slow_storm", clock, seconds=2.0, **PATIENT_RETRIES))
+    [event] = run_trigger(make_trigger("slow_storm", clock, seconds=2.0, **PATIENT_RETRIES))
 
     # 429 at 0 s, slept 1 s, 429 at 1 s: another second would end at end_time, not before it.
     assert event["status"] == "timeout"
@@ -285,10 +264,8 @@ def test_a_5xx_storm_ends_as_a_timeout_without_a_backoff_past_end_time(
     sim.fail_next(50, status=503)
     started = clock()
 
-    events = run_on_clock(
-        clocked_trigger(
-            "down_long", clock, seconds=2.0, retry_min_wait=0.8, retry_max_wait=5.0, max_retries=5
-        )
+    events = run_trigger(
+        make_trigger("down_long", clock, seconds=2.0, retry_min_wait=0.8, retry_max_wait=5.0, max_retries=5)
     )
 
     # 503 at 0 s, backoff 0.8-1 s, 503; the next backoff (1.6-2 s) would end after end_time.
@@ -309,7 +286,7 @@ def test_a_retry_after_longer_than_retry_max_wait_is_waited_out_between_reads(
     sim.add_connection("limited")
     sim.fail_next(1, status=429, headers={"Retry-After": "2"})
 
-    [event] = run_on_clock(clocked_trigger("limited", clock, retry_min_wait=0.01, retry_max_wait=1.0))
+    [event] = run_trigger(make_trigger("limited", clock, retry_min_wait=0.01, retry_max_wait=1.0))
 
     assert event["status"] == "success"
     gets = [r for r in sim.requests if r.path == "/v1/connections/limited"]
@@ -319,16 +296,6 @@ def test_a_retry_after_longer_than_retry_max_wait_is_waited_out_between_reads(
 
 
 # -- a quiet triggerer -------------------------------------------------------------------------------
-
-# What a trigger that yields inside its reader leaves in a user's log when the runner drops it.
-TRIGGERER_NOISE = (
-    "Task exception was never retrieved",
-    "asynchronous generator is already running",
-    "no running event loop",
-    "cancel scope",
-    "Exception ignored",
-    "error occurred during closing of asynchronous generator",
-)
 
 
 def _first_event_as_airflow_takes_it(
@@ -357,7 +324,7 @@ def test_the_event_comes_after_the_reader_is_closed_so_nothing_is_left_to_clean_
 ) -> None:
     sim.add_connection("quiet", setup_state="connected" if outcome == "success" else "incomplete")
     connection_id = "quiet" if outcome != "error" else "missing"
-    trigger = _trigger(connection_id, seconds=0.5, poll_interval=30, batch_reads=batch_reads)
+    trigger = make_trigger(connection_id, seconds=0.5, poll_interval=30, batch_reads=batch_reads)
 
     with caplog.at_level(logging.DEBUG):
         payload, problems = _first_event_as_airflow_takes_it(trigger)
@@ -402,7 +369,7 @@ def test_serialize_round_trip_is_json_and_rebuilds_the_same_trigger() -> None:
 def test_a_clock_is_not_serialized_and_a_rebuilt_trigger_runs_on_real_time(clock: ManualClock) -> None:
     from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK
 
-    trigger = clocked_trigger("pg", clock)
+    trigger = make_trigger("pg", clock)
     classpath, kwargs = trigger.serialize()
 
     assert "clock" not in kwargs
@@ -416,7 +383,7 @@ def test_a_clock_is_not_serialized_and_a_rebuilt_trigger_runs_on_real_time(clock
 def test_serialize_survives_airflow_serde() -> None:
     """The task runner stores trigger kwargs with Airflow's serde; dag.test() decodes them the same way."""
     serde = pytest.importorskip("airflow.sdk.serde")
-    trigger = _trigger("pg", expected_sync_state=None)
+    trigger = make_trigger("pg", expected_sync_state=None)
     classpath, kwargs = trigger.serialize()
     rebuilt = FivetranConnectionStateTrigger(**serde.deserialize(serde.serialize(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)

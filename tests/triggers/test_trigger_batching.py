@@ -17,25 +17,12 @@ import pytest
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
 from airflow_provider_fivetran_update.triggers import _reads
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
-from tests.clock_helpers import clocked_trigger
+from tests.clock_helpers import make_trigger
 
 # What a user running their DAG tests with this warning as an error would see fail.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 
-FAST_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 SOURCE_PASSWORD = "source-db-password-42"
-
-
-@pytest.fixture
-def sim(fivetran_airflow_conn: FivetranSimulator) -> FivetranSimulator:
-    return fivetran_airflow_conn
-
-
-def _trigger(connection_id: str, *, seconds: float = 30.0, **kwargs: Any) -> FivetranConnectionStateTrigger:
-    options: dict[str, Any] = {"poll_interval": 0.2, **FAST_RETRIES, **kwargs}
-    return FivetranConnectionStateTrigger(
-        connection_id=connection_id, end_time=time.time() + seconds, **options
-    )
 
 
 def _lists(sim: FivetranSimulator) -> int:
@@ -120,7 +107,7 @@ def test_fifty_triggers_are_served_by_the_listing_and_each_gets_one_event(
         await _until(lambda: _gathering() == 50)
         clock.advance(_reads.GATHER_WINDOW_MIN)
 
-    events = _run([clocked_trigger(cid, clock) for cid in ids], connect_after_first_round)
+    events = _run([make_trigger(cid, clock) for cid in ids], connect_after_first_round)
 
     assert all(len(payloads) == 1 for payloads in events.values())
     assert {cid: payloads[0]["status"] for cid, payloads in events.items()} == dict.fromkeys(ids, "success")
@@ -139,7 +126,7 @@ def test_every_page_of_the_listing_is_read(sim: FivetranSimulator) -> None:
     _add(sim, (f"bulk_{i:04d}" for i in range(1005)))
     ids = [f"bulk_{i:04d}" for i in range(0, 1005, 80)]  # 13 triggers, some on the second page
 
-    events = _run([_trigger(cid) for cid in ids])
+    events = _run([make_trigger(cid) for cid in ids])
 
     assert [payloads[0]["status"] for payloads in events.values()] == ["success"] * len(ids)
     assert all(len(payloads) == 1 for payloads in events.values())
@@ -149,7 +136,7 @@ def test_every_page_of_the_listing_is_read(sim: FivetranSimulator) -> None:
 
 def test_three_triggers_send_three_gets_and_no_listing(sim: FivetranSimulator) -> None:
     ids = _add(sim, ["a", "b", "c"])
-    events = _run([_trigger(cid) for cid in ids])
+    events = _run([make_trigger(cid) for cid in ids])
     assert [payloads[0]["status"] for payloads in events.values()] == ["success"] * 3
     assert _lists(sim) == 0
     assert [_single_gets(sim)] == [3]
@@ -160,7 +147,7 @@ def test_below_the_threshold_reads_are_not_delayed(sim: FivetranSimulator, clock
     """Fewer triggers than BATCH_THRESHOLD: no gathering window, exactly the old timing."""
     ids = _add(sim, [f"few_{i}" for i in range(_reads.BATCH_THRESHOLD - 1)])
     started = clock()
-    events = _run_on_clock([clocked_trigger(cid, clock, poll_interval=60) for cid in ids])
+    events = _run_on_clock([make_trigger(cid, clock, poll_interval=60) for cid in ids])
     # Gathering would hold these reads for the 3 s window of a 60 s poll interval.
     assert _reads.gather_window(60) == _reads.GATHER_WINDOW_MAX
     assert clock.sleeps == [0.0] * len(ids)  # each trigger's first read, at once; no gathering
@@ -171,10 +158,10 @@ def test_below_the_threshold_reads_are_not_delayed(sim: FivetranSimulator, clock
 
 def test_batch_reads_false_keeps_one_get_per_trigger(sim: FivetranSimulator) -> None:
     ids = _add(sim, [f"solo_{i:02d}" for i in range(12)])
-    triggers = [_trigger(cid, batch_reads=False) for cid in ids]
+    triggers = [make_trigger(cid, batch_reads=False) for cid in ids]
     _, kwargs = triggers[0].serialize()
     assert kwargs["batch_reads"] is False
-    assert "batch_reads" not in _trigger("x").serialize()[1]  # the default is not written
+    assert "batch_reads" not in make_trigger("x").serialize()[1]  # the default is not written
     assert FivetranConnectionStateTrigger(**kwargs).batch_reads is False
 
     events = _run(triggers)
@@ -196,7 +183,7 @@ def test_an_id_missing_from_the_listing_gets_its_own_get(
 
     monkeypatch.setattr(sim.state, "page", page_without_hidden)
 
-    events = _run([_trigger(cid) for cid in [*ids, "does_not_exist"]])
+    events = _run([make_trigger(cid) for cid in [*ids, "does_not_exist"]])
 
     assert all(events[cid][0]["status"] == "success" for cid in ids)
     [missing] = events["does_not_exist"]
@@ -213,7 +200,7 @@ def test_a_listing_answered_503_is_retried_by_the_hook(sim: FivetranSimulator) -
     ids = _add(sim, [f"r_{i:02d}" for i in range(12)])
     sim.fail_next(2, status=503, path="/v1/connections")
 
-    events = _run([_trigger(cid, max_retries=2) for cid in ids])
+    events = _run([make_trigger(cid, max_retries=2) for cid in ids])
 
     assert all(payloads[0]["status"] == "success" for payloads in events.values())
     assert [r.status for r in sim.requests] == [503, 503, 200]
@@ -224,7 +211,7 @@ def test_a_listing_that_keeps_failing_with_503_falls_back_to_one_get_each(sim: F
     ids = _add(sim, [f"f_{i:02d}" for i in range(12)])
     sim.fail_next(2, status=503, path="/v1/connections")
 
-    events = _run([_trigger(cid, max_retries=1) for cid in ids])
+    events = _run([make_trigger(cid, max_retries=1) for cid in ids])
 
     assert all(payloads[0]["status"] == "success" for payloads in events.values())
     assert (_lists(sim), _single_gets(sim)) == (2, 12)
@@ -236,7 +223,7 @@ def test_a_listing_rate_limited_past_the_retries_fails_every_read_without_more_r
     ids = _add(sim, [f"q_{i:02d}" for i in range(12)])
     sim.fail_next(2, status=429, headers={"Retry-After": "0"}, path="/v1/connections")
 
-    events = _run([_trigger(cid, max_retries=1) for cid in ids])
+    events = _run([make_trigger(cid, max_retries=1) for cid in ids])
 
     for payloads in events.values():
         [payload] = payloads
@@ -253,7 +240,7 @@ def test_a_listing_rate_limited_past_end_time_times_every_trigger_out_at_once(
     sim.fail_next(50, status=429, headers={"Retry-After": "4"})
     started = clock()
 
-    events = _run_on_clock([clocked_trigger(cid, clock, seconds=2.0, retry_max_wait=60.0) for cid in ids])
+    events = _run_on_clock([make_trigger(cid, clock, seconds=2.0, retry_max_wait=60.0) for cid in ids])
 
     for payloads in events.values():
         [payload] = payloads
@@ -283,7 +270,7 @@ def test_a_listing_refused_with_403_is_not_asked_again(sim: FivetranSimulator, c
         clock.advance(0.2)
         await one_round(tasks)
 
-    events = _run([clocked_trigger(cid, clock) for cid in ids], connect_later)
+    events = _run([make_trigger(cid, clock) for cid in ids], connect_later)
 
     assert all(payloads[0]["status"] == "success" for payloads in events.values())
     assert (_lists(sim), _single_gets(sim)) == (1, 36)
@@ -310,7 +297,7 @@ def test_cancelled_triggers_do_not_disturb_the_others(sim: FivetranSimulator, cl
         await _until(lambda: _gathering() == 13)
         clock.advance(_reads.GATHER_WINDOW_MIN)
 
-    events = _run([clocked_trigger(cid, clock) for cid in ids], cancel_some)
+    events = _run([make_trigger(cid, clock) for cid in ids], cancel_some)
 
     assert all(events[cid] == [] for cid in cancelled)
     alive = [cid for cid in ids if cid not in cancelled]
@@ -329,7 +316,7 @@ def test_cancelling_every_trigger_leaves_nothing_running(sim: FivetranSimulator,
         for task in tasks:
             task.cancel()
 
-    events = _run([clocked_trigger(cid, clock) for cid in ids], cancel_all)
+    events = _run([make_trigger(cid, clock) for cid in ids], cancel_all)
     assert all(payloads == [] for payloads in events.values())
     # _run checked that no task and no coordinator outlived the triggers; nothing sleeps either.
     assert clock.next_wake() is None
@@ -338,7 +325,7 @@ def test_cancelling_every_trigger_leaves_nothing_running(sim: FivetranSimulator,
 
 def test_triggers_with_other_settings_do_not_share(sim: FivetranSimulator) -> None:
     ids = _add(sim, [f"m_{i:02d}" for i in range(16)])
-    triggers = [_trigger(cid, max_retries=i % 2) for i, cid in enumerate(ids)]  # two groups of 8
+    triggers = [make_trigger(cid, max_retries=i % 2) for i, cid in enumerate(ids)]  # two groups of 8
     events = _run(triggers)
     assert all(payloads[0]["status"] == "success" for payloads in events.values())
     assert (_lists(sim), _single_gets(sim)) == (0, 16)
@@ -347,7 +334,7 @@ def test_triggers_with_other_settings_do_not_share(sim: FivetranSimulator) -> No
 def test_end_time_caps_the_gathering_window(sim: FivetranSimulator, clock: ManualClock) -> None:
     ids = _add(sim, [f"e_{i:02d}" for i in range(12)], setup_state="incomplete")
     started = clock()
-    events = _run_on_clock([clocked_trigger(cid, clock, seconds=-5, poll_interval=600) for cid in ids])
+    events = _run_on_clock([make_trigger(cid, clock, seconds=-5, poll_interval=600) for cid in ids])
     # A 600 s poll interval gathers for 3 s; a passed deadline must not wait for that window.
     assert _reads.gather_window(600) == _reads.GATHER_WINDOW_MAX
     assert clock.sleeps == [0.0] * (len(ids) + 1)  # each first read, and a gathering of 0 s
