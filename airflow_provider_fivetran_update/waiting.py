@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 from airflow_provider_fivetran_update._compat import AirflowFailException
 from airflow_provider_fivetran_update.api import RetryableAPIError
@@ -41,10 +41,12 @@ __all__ = [
     "WaitResult",
     "await_wait",
     "defer_wait",
+    "poke_in_task",
     "read_once",
     "run_wait",
     "settle",
     "trigger_for",
+    "wait_in_task",
 ]
 
 WAIT_KINDS: tuple[str, ...] = ("state", "historical_sync", "sync_completed")
@@ -431,6 +433,63 @@ def defer_wait(
         timeout=task.execution_timeout,
     )
     raise AssertionError("BaseOperator.defer returned")  # pragma: no cover - it always raises
+
+
+def _task_wait(
+    task: Any, connection_id: str, condition: WaitCondition, *, deadline: float, poll_interval: float
+) -> tuple[Wait, Callable[[], Mapping[str, Any]]]:
+    wait = Wait(
+        connection_id,
+        condition,
+        deadline=deadline,
+        poll_interval=poll_interval,
+        patient=task.deferrable,
+        log=task.log,
+    )
+
+    def read() -> Mapping[str, Any]:
+        return cast(
+            "Mapping[str, Any]", task.hook.get_connection_details(connection_id, deadline=wait.deadline)
+        )
+
+    return wait, read
+
+
+def wait_in_task(
+    task: Any,
+    connection_id: str,
+    condition: WaitCondition,
+    *,
+    deadline: float,
+    poll_interval: float,
+    known: Mapping[str, Any] | None = None,
+    resume_kwargs: dict[str, Any] | None = None,
+) -> WaitResult:
+    """A task's wait (:func:`run_wait` with ``task.hook``), deferred once it has to wait when
+    ``task.deferrable``: the task then resumes in ``execute_complete(context, event, **resume_kwargs)``.
+
+    ``task`` is one of the provider's operators: ``hook``, ``hook_options_value()``, ``deferrable``
+    and ``log``. ``known`` is an answer the task already has, judged first without a read.
+    """
+    wait, read = _task_wait(task, connection_id, condition, deadline=deadline, poll_interval=poll_interval)
+    defer: Callable[[Wait], NoReturn] | None = None
+    if task.deferrable:
+
+        def defer(wait: Wait) -> NoReturn:
+            defer_wait(task, wait, task.hook_options_value(), kwargs=resume_kwargs)
+
+    return run_wait(read, wait, known=known, defer=defer)
+
+
+def poke_in_task(
+    task: Any, connection_id: str, condition: WaitCondition, *, deadline: float, poll_interval: float
+) -> WaitResult | None:
+    """A sensor's poke: one read (``None`` while the wait goes on), or, when ``task.deferrable``,
+    :func:`wait_in_task`, which defers once it has to wait."""
+    if task.deferrable:
+        return wait_in_task(task, connection_id, condition, deadline=deadline, poll_interval=poll_interval)
+    wait, read = _task_wait(task, connection_id, condition, deadline=deadline, poll_interval=poll_interval)
+    return read_once(read, wait)
 
 
 def settle(

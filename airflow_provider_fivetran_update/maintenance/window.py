@@ -152,22 +152,16 @@ class _WindowStep(_Step):
         ``known`` is the last answer's record: when it already shows an expected state, nothing
         is sent. In deferrable mode the task defers to the state trigger once it has to wait.
         """
-        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, run_wait, settle
+        from airflow_provider_fivetran_update.waiting import settle, wait_in_task
 
         connection_id = str(known["connection_id"])
-        wait = Wait(
+        result = wait_in_task(
+            self,
             connection_id,
             _sync_state_condition(expected),
             deadline=time.time() + self.timeout,
             poll_interval=self.poll_interval,
-            patient=self.deferrable,
-            log=self.log,
-        )
-        result = run_wait(
-            lambda: self.hook.get_connection_details(connection_id, deadline=wait.deadline),
-            wait,
             known=_as_connection(known),
-            defer=(lambda w: defer_wait(self, w, self.hook_options_value())) if self.deferrable else None,
         )
         settle(result, connection_id=connection_id, timeout_error=self._timeout_error)
         return _record_of(connection_id, result.connection or _as_connection(known))

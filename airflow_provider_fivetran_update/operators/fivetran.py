@@ -557,25 +557,16 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         changes: dict[str, dict[str, Any]] | None,
     ) -> dict[str, Any]:
         """Wait in the worker, or defer; the first check judges the answer the task already has."""
-        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, run_wait, settle
+        from airflow_provider_fivetran_update.waiting import settle, wait_in_task
 
-        wait = Wait(
+        result = wait_in_task(
+            self,
             self.connection_id,
             condition,
             deadline=time.time() + self.timeout,
             poll_interval=self.poll_interval,
-            patient=self.deferrable,
-            log=self.log,
-        )
-        result = run_wait(
-            lambda: self.hook.get_connection_details(self.connection_id, deadline=wait.deadline),
-            wait,
             known=connection,
-            defer=(
-                (lambda wait: defer_wait(self, wait, self.hook_options_value(), kwargs={"changes": changes}))
-                if self.deferrable
-                else None
-            ),
+            resume_kwargs={"changes": changes},
         )
         settle(result, connection_id=self.connection_id, timeout_error=self._timeout_error)
         return self._result(result.connection or connection, changes)

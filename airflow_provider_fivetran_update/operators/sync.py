@@ -219,23 +219,15 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         self, connection_id: str, known: dict[str, Any], completed_after: float, requested_at: float | None
     ) -> dict[str, Any]:
         """Wait in the worker, or defer; ``known`` (read before the request) is judged first, unread."""
-        from airflow_provider_fivetran_update.waiting import Wait, WaitCondition, defer_wait, run_wait
+        from airflow_provider_fivetran_update.waiting import WaitCondition, wait_in_task
 
-        wait = Wait(
+        result = wait_in_task(
+            self,
             connection_id,
             WaitCondition.sync_completed(completed_after=completed_after),
             deadline=time.time() + self.timeout,
             poll_interval=self.poll_interval,
-            patient=self.deferrable,
-            log=self.log,
-        )
-        result = run_wait(
-            lambda: self.hook.get_connection_details(connection_id, deadline=wait.deadline),
-            wait,
             known=known,
-            defer=(lambda wait: defer_wait(self, wait, self.hook_options_value()))
-            if self.deferrable
-            else None,
         )
         return self._outcome(result, connection_id, completed_after, requested_at)
 

@@ -176,35 +176,17 @@ class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator
         first poke get exactly the base class's ``soft_fail`` / ``never_fail`` / ``silent_fail``
         handling that every poke-mode poke gets.
         """
-        from airflow_provider_fivetran_update.waiting import (
-            Wait,
-            defer_wait,
-            read_once,
-            run_wait,
-            settle,
-        )
+        from airflow_provider_fivetran_update.waiting import poke_in_task, settle
 
-        wait = Wait(
+        result = poke_in_task(
+            self,
             self.connection_id,
             self._condition(),
             deadline=getattr(self, "_deadline", time.time() + self.timeout),
             poll_interval=self.poke_interval,
-            patient=self.deferrable,
-            log=self.log,
         )
-
-        def read() -> dict[str, Any]:
-            return self.hook.get_connection_details(self.connection_id, deadline=wait.deadline)
-
-        if self.deferrable:
-            result = run_wait(
-                read, wait, defer=lambda wait: defer_wait(self, wait, self.hook_options_value())
-            )
-        else:
-            found = read_once(read, wait)
-            if found is None:
-                return PokeReturnValue(is_done=False)
-            result = found
+        if result is None:
+            return PokeReturnValue(is_done=False)
         state = settle(result, connection_id=self.connection_id, timeout_error=AirflowSensorTimeout).state
         return PokeReturnValue(is_done=True, xcom_value=state)
 

@@ -159,30 +159,18 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
 
         In deferrable mode a poke that is not done defers to the trigger, with the same deadline.
         """
-        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, read_once, run_wait
+        from airflow_provider_fivetran_update.waiting import poke_in_task
 
         connection_id = str(self.connection_id)
-        wait = Wait(
+        result = poke_in_task(
+            self,
             connection_id,
             self._condition(self._completed_after),
             deadline=getattr(self, "_deadline", time.time() + self.timeout),
             poll_interval=self.poke_interval,
-            patient=self.deferrable,
-            log=self.log,
         )
-
-        def read() -> dict[str, Any]:
-            return self.hook.get_connection_details(connection_id, deadline=wait.deadline)
-
-        if self.deferrable:
-            result = run_wait(
-                read, wait, defer=lambda wait: defer_wait(self, wait, self.hook_options_value())
-            )
-        else:
-            found = read_once(read, wait)
-            if found is None:
-                return PokeReturnValue(is_done=False)
-            result = found
+        if result is None:
+            return PokeReturnValue(is_done=False)
         return PokeReturnValue(
             is_done=True, xcom_value=self._result(result, connection_id, self._completed_after)
         )
