@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, BaseOperator, conf
@@ -61,6 +61,24 @@ def sync_result(connection: Mapping[str, Any], outcome: dict[str, Any]) -> dict[
     result = redact(connection)
     result[SYNC_RESULT_KEY] = outcome
     return result
+
+
+def sync_succeeded(
+    end: Any,
+    *,
+    connection_id: str,
+    completed_after: float,
+    requested_at: float | None,
+    timeout_error: Callable[[str], BaseException],
+) -> dict[str, Any]:
+    """The value of a sync wait that ended (a wait result or a trigger event); raises unless success."""
+    from airflow_provider_fivetran_update.waiting import settle
+
+    connection = settle(end, connection_id=connection_id, timeout_error=timeout_error).connection or {}
+    return sync_result(
+        connection,
+        sync_outcome("succeeded", connection, completed_after=completed_after, requested_at=requested_at),
+    )
 
 
 class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
@@ -235,13 +253,12 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         self, end: Any, connection_id: str, completed_after: float, requested_at: float | None
     ) -> dict[str, Any]:
         """The task's result once the wait ended (a wait result or a trigger event); raises unless success."""
-        from airflow_provider_fivetran_update.waiting import settle
-
-        result = settle(end, connection_id=connection_id, timeout_error=self._timeout_error)
-        connection = result.connection or {}
-        return sync_result(
-            connection,
-            sync_outcome("succeeded", connection, completed_after=completed_after, requested_at=requested_at),
+        return sync_succeeded(
+            end,
+            connection_id=connection_id,
+            completed_after=completed_after,
+            requested_at=requested_at,
+            timeout_error=self._timeout_error,
         )
 
     def _timeout_error(self, last: str) -> AirflowFailException:

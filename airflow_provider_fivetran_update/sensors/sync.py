@@ -22,7 +22,7 @@ from airflow_provider_fivetran_update.links import (
     FivetranConnectionLink,
     connection_dashboard_url,
 )
-from airflow_provider_fivetran_update.operators.sync import sync_outcome, sync_result
+from airflow_provider_fivetran_update.operators.sync import sync_succeeded
 from airflow_provider_fivetran_update.states import is_rendered_later
 from airflow_provider_fivetran_update.syncing import check_astronomer_arguments, completed_after_epoch
 
@@ -177,13 +177,12 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
 
     def _result(self, end: Any, connection_id: str, completed_after: float) -> dict[str, Any]:
         """The value once the wait ended (a wait result or a trigger event); raises unless success."""
-        from airflow_provider_fivetran_update.waiting import settle
-
-        result = settle(end, connection_id=connection_id, timeout_error=AirflowSensorTimeout)
-        connection = result.connection or {}
-        return sync_result(
-            connection,
-            sync_outcome("succeeded", connection, completed_after=completed_after, requested_at=None),
+        return sync_succeeded(
+            end,
+            connection_id=connection_id,
+            completed_after=completed_after,
+            requested_at=None,
+            timeout_error=AirflowSensorTimeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
