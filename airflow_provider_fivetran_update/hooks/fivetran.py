@@ -22,7 +22,6 @@ from urllib.parse import quote
 from airflow_provider_fivetran_update import _compat
 from airflow_provider_fivetran_update._compat import BaseHook
 from airflow_provider_fivetran_update.api import (
-    DEFAULT_BASE_URL,
     ApiRequest,
     RetryableAPIError,
     RetryPolicy,
@@ -45,6 +44,7 @@ from airflow_provider_fivetran_update.fields import (
     update_warnings,
     with_setup_test_policy,
 )
+from airflow_provider_fivetran_update.get_provider_info import connection_form
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, HookOptions
 from airflow_provider_fivetran_update.ids import check_connection_id
 from airflow_provider_fivetran_update.pacing import QuotaPacer, pacer_for
@@ -238,19 +238,7 @@ class FivetranHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Labels and hidden fields of the connection form."""
-        return {
-            "hidden_fields": ["schema", "port", "extra"],
-            "relabeling": {
-                "login": "API Key",
-                "password": "API Secret",
-                "host": "API base URL (optional)",
-            },
-            "placeholders": {
-                "login": "Fivetran API key",
-                "password": "Fivetran API secret",
-                "host": DEFAULT_BASE_URL,
-            },
-        }
+        return connection_form()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
