@@ -1,5 +1,5 @@
-# Third-party clients the simulator is tested with (tests/test_simulator_clients.py), each in its own
-# venv under .clients/ so their pins (fivetran-cli pins requests==2.34.2) never touch ours.
+# Third-party clients the simulator is tested with (tests/testing/test_simulator_clients.py), each
+# in its own venv under .clients/ so their pins (fivetran-cli pins requests==2.34.2) never touch ours.
 # `make test` builds them first; the tests skip a client whose venv is missing.
 FIVETRAN_CLI ?= fivetran-cli==1.1.0
 CLIENTS_DIR ?= .clients

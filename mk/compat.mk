@@ -12,7 +12,7 @@ COMPAT_FULL_ARGS ?= -m "not browser and not bench" -q
 # The maintenance window's scale test (hundreds of mapped task instances) is left to the full
 # runs: Airflow 3.0 and 3.1 start task instances under dag.test() too slowly for it.
 COMPAT_SUBSET_ARGS ?= -m "(airflow or compat) and not browser" -q \
-  --deselect tests/test_maintenance.py::test_hundreds_of_ids_from_a_template_with_exact_request_counts
+  --deselect tests/maintenance/test_maintenance.py::test_hundreds_of_ids_from_a_template_with_exact_request_counts
 
 # Pins a release needs beside it, as Airflow's own constraints file for it has them: Airflow 3.0.6
 # and 3.2.2 allow any newer fastapi, and the newest ones refuse the Task SDK's in-process API

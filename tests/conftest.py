@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REPO_ROOT
+
 # The simulator's fixtures, as a user's project opts in to them (docs/testing-your-dags.md).
 pytest_plugins = ["airflow_provider_fivetran_update.testing.pytest_plugin"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="fivetran-provider-tests-airflow-")
@@ -50,16 +51,19 @@ def airflow_db() -> Iterator[Path]:
     yield Path(_AIRFLOW_HOME)
 
 
-# Modules whose tests depend on the Airflow version without running a DAG (connection reads from
-# the hook and the triggers): `make test-compat` runs them, with the `airflow` tests, on the
-# releases between the lowest supported one and the latest.
-_COMPAT_MODULES = frozenset({"test_hook.py", "test_trigger.py", "test_trigger_batching.py"})
+# Tests that depend on the Airflow version without running a DAG (connection reads from the hook
+# and the triggers), as paths under tests/ (a file, or a folder and everything in it):
+# `make test-compat` runs them, with the `airflow` tests, on the releases between the lowest
+# supported one and the latest.
+_COMPAT_PATHS = (Path("hooks/test_hook.py"), Path("triggers"))
+_TESTS = Path(__file__).resolve().parent
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in _COMPAT_MODULES:
+        path = item.path.resolve()
+        if any(path.is_relative_to(_TESTS / compat) for compat in _COMPAT_PATHS):
             item.add_marker(pytest.mark.compat)
 
 

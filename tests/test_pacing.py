@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_fivetran_update.pacing import QuotaPacer, pacer_for
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.test_hook import ENV, make_hook, settle
+from tests.hooks.test_hook import ENV, make_hook, settle
 
 CONN = "conn_paced"
 CONN_PATH = f"/v1/connections/{CONN}"

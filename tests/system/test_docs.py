@@ -4,11 +4,11 @@ package's long description on the index, where relative links break) stands on i
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from airflow_provider_fivetran_update.fields import catalogue_markdown
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 README = ROOT / "README.md"
 UPDATE_OPERATOR_DOC = ROOT / "docs" / "update-operator.md"
 # Pages other branches add; the README names them before they land.

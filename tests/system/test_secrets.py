@@ -1,12 +1,12 @@
 """Secrets never leave through error paths, even when the answer echoes the request.
 
-The API here is :class:`tests.echo_api.EchoAPI`: a loopback server whose error answers quote the
-request they reject (``Authorization`` header and JSON body), as a Fivetran-style JSON error, a
+The API here is :class:`tests.system.echo_api.EchoAPI`: a loopback server whose error answers quote
+the request they reject (``Authorization`` header and JSON body), as a Fivetran-style JSON error, a
 proxy's HTML page, a 200 that is not JSON, or garbage instead of HTTP. Each test first shows the
-secrets really were in what the server sent back, then searches every text the provider built
-from it: the exception's message, its attributes and traceback, the log records, and, through a
-real ``dag.test()`` run, the output Airflow wrote to disk, the XCom and task-instance rows, the
-trigger's event and the failure callback's ``context["exception"]``.
+secrets really were in what the server sent back, then searches every text the provider built from
+it: the exception's message, its attributes and traceback, the log records, and, through a real
+``dag.test()`` run, the output Airflow wrote to disk, the XCom and task-instance rows, the trigger's
+event and the failure callback's ``context["exception"]``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ from airflow_provider_fivetran_update.exceptions import FivetranAPIError
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.operators.fivetran import plan_update
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
-from tests.echo_api import EchoAPI
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO_ROOT
+from tests.system.echo_api import EchoAPI
 
 API_KEY = "echo-key-7c1e"
 API_SECRET = "echo-secret-3b9d"

@@ -14,8 +14,9 @@ import pytest
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.airflow_helpers import dag_bag, without_masker_requests
+from tests.helpers import REPO_ROOT
 
-EXAMPLE_DAGS = Path(__file__).resolve().parents[1] / "example_dags"
+EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 
 EXAMPLE_DAG_IDS = {
     "example_fivetran_maintenance",

@@ -31,7 +31,7 @@ from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnection
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import reschedule_count, run_dag, unique_dag_id, xcom
-from tests.test_trigger import TRIGGERER_NOISE
+from tests.triggers.test_trigger import TRIGGERER_NOISE
 
 pytestmark = pytest.mark.airflow
 

@@ -19,7 +19,7 @@ from airflow_provider_fivetran_update.exceptions import (
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.test_hook import settle
+from tests.hooks.test_hook import settle
 
 PASSWORD = "pw-in-sim-7c"
 

@@ -24,11 +24,12 @@ import pytest
 import requests
 
 from airflow_provider_fivetran_update.testing import FivetranSimulator
+from tests.helpers import REPO_ROOT
 from tests.simulator_credentials import KEY, SECRET
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 DRIVER = ROOT / "tests" / "clients" / "fivetran_cli_driver.py"
 CLI_PYTHON = Path(
     os.environ.get("FIVETRAN_CLI_PYTHON", ROOT / ".clients" / "fivetran-cli" / "bin" / "python")

@@ -19,7 +19,7 @@ import pytest
 from airflow_provider_fivetran_update.client import RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import FivetranAPIError
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from tests.test_hook import ENV, make_hook, run_async, settle
+from tests.hooks.test_hook import ENV, make_hook, run_async, settle
 
 CONN = "conn_slow"
 CONN_PATH = f"/v1/connections/{CONN}"

@@ -21,11 +21,12 @@ from airflow_provider_fivetran_update.testing.fivetran_rules import (
     check_update_body,
     update_payload,
 )
+from tests.helpers import SHARED_FIVETRAN
 from tests.simulator_credentials import KEY, SECRET
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fivetran"
+SHARED = SHARED_FIVETRAN
 REFERENCE = SHARED / "update-a-connection.txt"
 OPENAPI = SHARED / "fivetran-openapi.json"
 needs_documents = pytest.mark.skipif(

@@ -12,15 +12,15 @@ import json
 import time
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.testing import FivetranSimulator
+from tests.helpers import SHARED_FIVETRAN
 
-OPENAPI = Path(__file__).resolve().parents[2] / "shared" / "fivetran" / "fivetran-openapi.json"
+OPENAPI = SHARED_FIVETRAN / "fivetran-openapi.json"
 SPEC_URI = "urn:fivetran:openapi"
 CONNECTION_PATH = "/v1/connections/{connectionId}"
 CONN = "conn_a"
