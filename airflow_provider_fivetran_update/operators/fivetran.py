@@ -450,7 +450,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
             condition = WaitCondition.state(expected_setup_state=expected[0], expected_sync_state=expected[1])
         else:
             return self._result(data, changes)
-        return self._wait(condition, data, changes)
+        return self._wait(context, condition, data, changes)
 
     def _see_that_the_resync_starts(self, data: Mapping[str, Any]) -> None:
         """Start the requested historical sync, or fail at once, where Fivetran will not start it.
@@ -552,6 +552,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
 
     def _wait(
         self,
+        context: Context,
         condition: WaitCondition,
         connection: dict[str, Any],
         changes: dict[str, dict[str, Any]] | None,
@@ -561,6 +562,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
 
         result = wait_in_task(
             self,
+            context,
             self.connection_id,
             condition,
             deadline=time.time() + self.timeout,
@@ -592,9 +594,12 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         ``failed`` (broken connection, failed historical sync) and ``timeout`` raise
         :class:`AirflowFailException` (no retry); ``error`` raises
         :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`, which Airflow retries.
+        A retry that Airflow resumes here with the event of the try that deferred starts over.
         """
-        from airflow_provider_fivetran_update.waiting import settle
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try, settle
 
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         result = settle(event, connection_id=self.connection_id, timeout_error=self._timeout_error)
         self.log.info("%s", result.message)
         return self._result(result.connection or result.state or {}, changes)

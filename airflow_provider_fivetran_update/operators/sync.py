@@ -189,7 +189,7 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
                     "requested", current, completed_after=completed_after, requested_at=requested_at
                 ),
             )
-        return self._wait(connection_id, current, completed_after, requested_at)
+        return self._wait(context, connection_id, current, completed_after, requested_at)
 
     def _ready(self, connection_id: str, connection: dict[str, Any]) -> dict[str, Any]:
         """Resume a paused connection or repair a broken one when asked; otherwise fail at once."""
@@ -234,13 +234,19 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         return connection
 
     def _wait(
-        self, connection_id: str, known: dict[str, Any], completed_after: float, requested_at: float | None
+        self,
+        context: Context,
+        connection_id: str,
+        known: dict[str, Any],
+        completed_after: float,
+        requested_at: float | None,
     ) -> dict[str, Any]:
         """Wait in the worker, or defer; ``known`` (read before the request) is judged first, unread."""
         from airflow_provider_fivetran_update.waiting import WaitCondition, wait_in_task
 
         result = wait_in_task(
             self,
+            context,
             connection_id,
             WaitCondition.sync_completed(completed_after=completed_after),
             deadline=time.time() + self.timeout,
@@ -270,20 +276,17 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger: return the connection on success, raise on anything else."""
+        """Resume after the trigger: return the connection on success, raise on anything else.
+
+        A retry that Airflow resumes here with the event of the try that deferred starts over.
+        """
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try
+
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         ti = context["ti"]
         # What execute() pushed: Airflow keeps a task's XComs while it is deferred.
         request = ti.xcom_pull(task_ids=ti.task_id, key=SYNC_REQUEST_XCOM_KEY, map_indexes=ti.map_index) or {}
-        if request.get("try_number") not in (None, _try_number(ti)):
-            # Airflow 3.0 keeps a deferral's resume method across a retry (apache/airflow#56704,
-            # fixed in 3.1): the retry lands here with the failed try's event. Start it over.
-            self.log.info(
-                "Try %s resumed with the event of try %s, which deferred; this try starts from the "
-                "beginning.",
-                _try_number(ti),
-                request.get("try_number"),
-            )
-            return self.execute(context)
         return self._outcome(
             event,
             str(request.get("connection_id") or self.connection_id),

@@ -180,6 +180,7 @@ class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator
 
         result = poke_in_task(
             self,
+            context,
             self.connection_id,
             self._condition(),
             deadline=getattr(self, "_deadline", time.time() + self.timeout),
@@ -190,16 +191,19 @@ class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator
         state = settle(result, connection_id=self.connection_id, timeout_error=AirflowSensorTimeout).state
         return PokeReturnValue(is_done=True, xcom_value=state)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the state on success, raise on anything else.
 
         ``timeout`` raises :class:`AirflowSensorTimeout`, ``failed`` (broken) raises
         :class:`AirflowFailException`; both end the task without retries. ``error`` raises
         :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`, which Airflow retries.
-        With ``soft_fail=True`` Airflow turns each of them into a skip.
+        With ``soft_fail=True`` Airflow turns each of them into a skip. A retry that Airflow
+        resumes here with the event of the try that deferred starts over.
         """
-        from airflow_provider_fivetran_update.waiting import settle
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try, settle
 
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         result = settle(event, connection_id=self.connection_id, timeout_error=AirflowSensorTimeout)
         self.log.info("%s", result.message)
         return result.state or {}

@@ -164,6 +164,7 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
         connection_id = str(self.connection_id)
         result = poke_in_task(
             self,
+            context,
             connection_id,
             self._condition(self._completed_after),
             deadline=getattr(self, "_deadline", time.time() + self.timeout),
@@ -185,13 +186,18 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
             timeout_error=AirflowSensorTimeout,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the connection on success, raise on anything else.
 
         ``failed`` raises :class:`AirflowFailException`, ``timeout`` :class:`AirflowSensorTimeout`
         (neither is retried); ``error`` raises a retryable
-        :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`.
+        :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`. A retry that Airflow
+        resumes here with the event of the try that deferred starts over.
         """
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try
+
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         # Rendered again on resume, so the moment is the one fixed before deferring.
         return self._result(
             event, str(event.get("connection_id") if event else self.connection_id), self._baseline(context)
