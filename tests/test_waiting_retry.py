@@ -35,10 +35,12 @@ def sim(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FivetranS
         yield simulator
 
 
-def _dag(name: str) -> Any:
+def _dag(name: str, **kwargs: Any) -> Any:
     from airflow_provider_fivetran_update._compat import DAG
 
-    return DAG(unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
+    return DAG(
+        unique_dag_id(name), schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), **kwargs
+    )
 
 
 def _incomplete(sim: FivetranSimulator, **fields: Any) -> dict[str, Any]:
@@ -108,3 +110,35 @@ def test_state_sensor_retry_after_a_failed_deferral_pokes_again(sim: FivetranSim
     assert _ti(dag_run).try_number == 2
     assert _statuses(sim, "GET") == [200, 503, 200]
     assert xcom(dag_run, "sensor")["setup_state"] == "connected"
+
+
+def test_window_wait_retry_after_a_failed_deferral_waits_again(sim: FivetranSimulator) -> None:
+    from airflow_provider_fivetran_update._compat import task
+    from airflow_provider_fivetran_update.maintenance import fivetran_maintenance_window
+
+    # Try 1 of wait_paused: the pause's answer still shows the sync running, so it defers; the
+    # trigger's read gets a 503. Try 2 defers again and the trigger reads "paused".
+    paused = sim.connection("c") | {"paused": True}
+    paused["status"] = {**paused["status"], "sync_state": "syncing"}
+    sim.fail_next(1, status=200, body={"code": "Success", "data": paused}, method="PATCH", after_apply=True)
+    # The record's read is answered as it would be (a fault only to keep it before the 503).
+    sim.fail_next(1, status=200, body={"code": "Success", "data": sim.connection("c")}, method="GET")
+    sim.fail_next(1, status=503, method="GET", path=PATH)
+    retries = {"retries": 1, "retry_delay": timedelta(0)}
+    with _dag("window_retry_after_deferral", default_args=retries) as dag:
+
+        @task
+        def work() -> None: ...
+
+        with fivetran_maintenance_window(
+            ["c"], group_id="window", deferrable=True, poll_interval=0.2, timeout=60, max_retries=0
+        ):
+            work()
+    dag_run = run_dag(dag)
+
+    assert dag_run.state == "success"
+    tries = {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()}
+    assert tries["window.wait_paused"] == 2
+    assert _statuses(sim, "GET") == [200, 503, 200]  # the record, then one read per try's trigger
+    assert [request.json["paused"] for request in sim.requests if request.method == "PATCH"] == [True, False]
+    assert sim.connection("c")["paused"] is False
