@@ -25,11 +25,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
 from airflow_provider_fivetran_update import __version__
+from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_fivetran_update.exceptions import (
     FivetranAPIError,
     FivetranRateLimitError,
@@ -189,11 +190,18 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     Longer secrets go first, so a secret that contains another is replaced whole. Values shorter
     than :data:`MIN_SCRUBBED_CHARS` are left alone.
     """
-    forms = {variant for secret in secrets for variant in _variants(secret)}
-    for form in sorted(forms, key=len, reverse=True):
-        if len(form) >= MIN_SCRUBBED_CHARS and form in text:
+    for form in _scrubbed_forms(tuple(secrets)):
+        if form in text:
             text = text.replace(form, SCRUBBED)
     return text
+
+
+@lru_cache(maxsize=32)
+def _scrubbed_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Every form of ``secrets`` long enough to scrub, longest first (built once per secret set:
+    a hook scrubs each answer with the same few secrets)."""
+    forms = {variant for secret in secrets for variant in _variants(secret)}
+    return tuple(sorted((form for form in forms if len(form) >= MIN_SCRUBBED_CHARS), key=len, reverse=True))
 
 
 def _scrub_tree(value: Any, secrets: tuple[str, ...]) -> Any:
@@ -601,9 +609,10 @@ class RetryPolicy:
         *,
         idempotent: bool,
         deadline: float | None,
+        now: float | None = None,
     ) -> float:
         """The sleep before the next attempt, logged; or raise what :meth:`plan` says to raise."""
-        step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline)
+        step = self.plan(attempt, error, idempotent=idempotent, deadline=deadline, now=now)
         if step is None:
             raise error
         if isinstance(step, FivetranRetryLaterError):
@@ -645,17 +654,21 @@ class RetryPolicy:
         *,
         idempotent: bool = True,
         deadline: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> _T:
-        """Run ``send`` (one attempt) under this policy, waiting with ``asyncio.sleep``."""
-        import asyncio
+        """Run ``send`` (one attempt) under this policy, without blocking the event loop.
 
+        :param clock: what ``deadline`` is measured against and what the waits sleep on.
+        """
         attempt = 1
         while True:
             try:
                 return await send()
             except Exception as error:
-                wait = self._next_attempt(attempt, error, logger, idempotent=idempotent, deadline=deadline)
-            await asyncio.sleep(wait)
+                wait = self._next_attempt(
+                    attempt, error, logger, idempotent=idempotent, deadline=deadline, now=clock()
+                )
+            await clock.sleep(wait)
             attempt += 1
 
 

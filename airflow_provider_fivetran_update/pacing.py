@@ -29,7 +29,6 @@ Settings (read once per process and account, ``[fivetran]`` section of the Airfl
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import hashlib
 import logging
@@ -37,6 +36,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
+
+from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "DEFAULT_WINDOW_SECONDS",
@@ -84,11 +85,11 @@ def _count(text: str | None) -> int | None:
     return number if number is not None and number >= 0 else None
 
 
-def _within(seconds: float, deadline: float | None) -> float:
+def _within(seconds: float, deadline: float | None, now: float | None = None) -> float:
     """``seconds``, cut so that the wait ends by ``deadline`` (epoch seconds) when one is given."""
     if deadline is None:
         return seconds
-    return min(seconds, max(0.0, deadline - time.time()))
+    return min(seconds, max(0.0, deadline - (time.time() if now is None else now)))
 
 
 class QuotaPacer:
@@ -168,15 +169,16 @@ class QuotaPacer:
             time.sleep(seconds)
         return booked
 
-    async def await_turn(self, deadline: float | None = None) -> float:
+    async def await_turn(self, deadline: float | None = None, *, clock: Clock = SYSTEM_CLOCK) -> float:
         """Await until the next request may go, without blocking the event loop; the booked time.
 
         :param deadline: as for :meth:`wait`.
+        :param clock: what ``deadline`` is measured against and what the wait sleeps on.
         """
         seconds, booked = self.reserve()
-        seconds = _within(seconds, deadline)
+        seconds = _within(seconds, deadline, clock())
         if seconds > 0:
-            await asyncio.sleep(seconds)
+            await clock.sleep(seconds)
         return booked
 
     def _turn(self, now: float) -> float:

@@ -14,7 +14,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -33,6 +33,7 @@ from airflow_provider_fivetran_update.api import (
     scrub,
     transport_error,
 )
+from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_fivetran_update.exceptions import (
     FivetranAPIError,
     FivetranError,
@@ -200,6 +201,10 @@ class FivetranHook(BaseHook):
     conn_type = "fivetran"
     hook_name = "Fivetran"
 
+    clock: Clock = SYSTEM_CLOCK
+    """What the async requests' deadlines are measured against and their waits sleep on (a trigger
+    gives its hook its own clock)."""
+
     def __init__(
         self,
         fivetran_conn_id: str = default_conn_name,
@@ -232,6 +237,9 @@ class FivetranHook(BaseHook):
         self._session: requests.Session | None = None
         self._async_client: httpx.AsyncClient | None = None
         self._async_client_loop: asyncio.AbstractEventLoop | None = None
+        # The setup-test policy is explained once per hook at INFO (a task's one update), then at
+        # DEBUG: a hook that sends hundreds of updates should not pay for the same line each time.
+        self._policy_explained = False
 
     # -- Airflow UI -----------------------------------------------------------------------------
 
@@ -393,11 +401,11 @@ class FivetranHook(BaseHook):
         credentials = await self._aget_credentials()
         request = credentials.request(method, path, connection_id=connection_id, json=json, params=params)
 
-        timeouts = self._attempt_timeouts(deadline)
+        timeouts = self._attempt_timeouts(deadline, self.clock)
         pacer = pacer_for(credentials)
 
         async def send_once() -> dict[str, Any]:
-            booked = await pacer.await_turn(deadline)
+            booked = await pacer.await_turn(deadline, clock=self.clock)
             started = time.monotonic()
             connect, read = next(timeouts)
             try:
@@ -415,12 +423,14 @@ class FivetranHook(BaseHook):
 
         with _not_repeated_errors(idempotent, not_repeated_hint):
             return await self.retry_policy.acall(
-                send_once, logger=log, idempotent=idempotent, deadline=deadline
+                send_once, logger=log, idempotent=idempotent, deadline=deadline, clock=self.clock
             )
 
     # -- shared helpers -------------------------------------------------------------------------
 
-    def _attempt_timeouts(self, deadline: float | None) -> Iterator[tuple[float, float]]:
+    def _attempt_timeouts(
+        self, deadline: float | None, now: Callable[[], float] = time.time
+    ) -> Iterator[tuple[float, float]]:
         """(connect, read) timeouts of each attempt of one call.
 
         The first attempt gets the full timeouts, even at the deadline: a wait takes one last
@@ -429,7 +439,7 @@ class FivetranHook(BaseHook):
         """
         yield self.connect_timeout, self.timeout
         while True:
-            left = math.inf if deadline is None else max(deadline - time.time(), 0.001)
+            left = math.inf if deadline is None else max(deadline - now(), 0.001)
             yield min(self.connect_timeout, left), min(self.timeout, left)
 
     @staticmethod
@@ -492,8 +502,7 @@ class FivetranHook(BaseHook):
         connection_id = check_connection_id(connection_id)
         return redact(self._request("GET", CONNECTION_PATH, connection_id=connection_id, deadline=deadline))
 
-    @staticmethod
-    def _update_body(connection_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _update_body(self, connection_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """The body every update sends: validated, with the setup-test policy applied, warnings logged.
 
         This is the one place the policy is applied: the update operator and the maintenance window
@@ -503,11 +512,13 @@ class FivetranHook(BaseHook):
         for warning in update_warnings(payload):
             log.warning("Fivetran connection %s: %s", connection_id, warning)
         if "run_setup_tests" not in fields and payload.get("run_setup_tests") is False:
-            log.info(
+            log.log(
+                logging.DEBUG if self._policy_explained else logging.INFO,
                 "Fivetran connection %s: sent with run_setup_tests=false, since this update changes "
                 "nothing the setup tests check; pass run_setup_tests=True to run them anyway.",
                 connection_id,
             )
+            self._policy_explained = True
         return payload
 
     @staticmethod

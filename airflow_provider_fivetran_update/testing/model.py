@@ -9,15 +9,16 @@ syncs, setup tests, rescheduled syncs) is described in ``docs/simulator-api.md``
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_fivetran_update.redaction import SECRET_MASK, redact
 
@@ -45,6 +46,8 @@ __all__ = [
 
 Clock = Callable[[], float]
 """A clock returns the current time as seconds since the epoch (like :func:`time.time`)."""
+
+_T = TypeVar("_T")
 
 UPDATE_STATES = ("on_schedule", "delayed")
 STATUS_FIELDS = (
@@ -96,24 +99,98 @@ class InvalidCursorError(ValueError):
 class ManualClock:
     """A clock that only moves when told to; pass it as ``clock=`` for fully deterministic tests.
 
+    It is a :class:`~airflow_provider_fivetran_update.clock.Clock`: give the same one to the
+    simulator and to a trigger, and :meth:`advance` moves Fivetran's time and wakes the trigger's
+    sleeps together. :attr:`sleeps` records every sleep asked of it, in order.
+
     :param start: the initial time, as epoch seconds or an aware datetime (default 2026-01-01 UTC).
     """
 
     def __init__(self, start: float | datetime = 1_767_225_600.0) -> None:
         self._now = start.timestamp() if isinstance(start, datetime) else float(start)
         self._lock = threading.Lock()
+        self._sleepers: list[tuple[float, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self.sleeps: list[float] = []
+        """Every duration passed to :meth:`sleep`, in the order asked."""
 
     def __call__(self) -> float:
         with self._lock:
             return self._now
 
+    def monotonic(self) -> float:
+        """The same time as a call: this clock never goes back."""
+        return self()
+
     def advance(self, seconds: float) -> float:
-        """Move the clock forward and return the new time."""
+        """Move the clock forward, wake the sleeps that are due, and return the new time."""
         if seconds < 0:
             raise ValueError("A clock only moves forward; seconds must be >= 0.")
         with self._lock:
             self._now += seconds
-            return self._now
+            now = self._now
+            due = [entry for entry in self._sleepers if entry[0] <= now]
+            self._sleepers = [entry for entry in self._sleepers if entry[0] > now]
+        for _, loop, future in due:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_wake, future)
+        return now
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once the clock has been advanced by ``seconds`` (at once when ``seconds <= 0``)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self.sleeps.append(seconds)
+            if seconds <= 0:
+                future.set_result(None)
+            else:
+                self._sleepers.append((self._now + seconds, loop, future))
+        try:
+            await future
+        finally:
+            with self._lock:
+                self._sleepers = [item for item in self._sleepers if item[2] is not future]
+
+    @property
+    def sleeping(self) -> int:
+        """How many sleeps are waiting for the clock to move."""
+        with self._lock:
+            return len(self._sleepers)
+
+    def next_wake(self) -> float | None:
+        """When the earliest pending sleep ends (epoch seconds), ``None`` when nothing sleeps."""
+        with self._lock:
+            return min((entry[0] for entry in self._sleepers), default=None)
+
+    async def drive(self, awaitable: Awaitable[_T], *, settle: float = 0.01) -> _T:
+        """Await ``awaitable``, advancing the clock to the next wake whenever it has gone quiet.
+
+        Sleeps then take no real time, while requests still go over real HTTP: a wait of an
+        hour runs in milliseconds, in the order it would have run. The clock moves once something
+        sleeps on it and no sleep has been asked or has ended for ``settle`` real seconds: a
+        trigger that is sleeping, or several that are all waiting on the clock. A request that
+        takes longer than ``settle`` may see the clock move meanwhile, as a slow answer would.
+        """
+        task = asyncio.ensure_future(awaitable)
+        try:
+            seen: tuple[float | None, int] | None = None
+            while not task.done():
+                looked = (self.next_wake(), len(self.sleeps))
+                if looked[0] is not None and looked == seen:
+                    self.advance(max(0.0, looked[0] - self()))
+                    looked = (self.next_wake(), len(self.sleeps))
+                seen = looked
+                await asyncio.wait({task}, timeout=settle)
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def format_timestamp(epoch: float | None) -> str | None:

@@ -15,13 +15,13 @@ import asyncio
 import copy
 import logging
 import math
-import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_fivetran_update.exceptions import FivetranAPIError
 from airflow_provider_fivetran_update.hooks.fivetran import MAX_PAGE_SIZE, FivetranHook
 from airflow_provider_fivetran_update.hooks.options import HookOptions
@@ -59,7 +59,7 @@ class _HookSlot:
     """One hook, the requests using it, and whether a newer hook has replaced it."""
 
     hook: FivetranHook
-    born: float = field(default_factory=time.monotonic)
+    born: float  # the clock's monotonic seconds
     in_flight: int = 0
     retired: bool = False
     ready: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -74,21 +74,30 @@ class ReadCoordinator:
 
     Use it through :func:`shared_reader`, which counts the triggers holding it and closes it when
     the last one leaves.
+
+    :param clock: what the gathering waits on and deadlines are measured against; its hooks
+        use it too.
     """
 
-    def __init__(self, options: HookOptions) -> None:
+    def __init__(self, options: HookOptions, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.options = options
+        self.clock = clock
         # Built now, so invalid options fail the trigger at its start, not at its first read.
-        self._slot = _HookSlot(options.make_hook())
+        self._slot = self._new_slot()
         self._users = 0
         self._pending: dict[str, _Waiters] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Task[None] | None = None
         self._flush_at: float | None = None
         self._deadline: float | None = None  # the earliest end_time of the reads gathering
         self._serving: set[asyncio.Task[None]] = set()
         self._list_pages: int | None = None  # pages the last listing took
         self._list_refused = False
         self.lists_sent = 0  # batches served by a listing, for tests and logs
+
+    @property
+    def gathering(self) -> int:
+        """Reads waiting for the next batch, for tests and logs."""
+        return sum(len(waiters) for waiters in self._pending.values())
 
     # -- what a trigger calls -------------------------------------------------------------------
 
@@ -118,12 +127,12 @@ class ReadCoordinator:
             async with self._hook() as hook:
                 return await hook.aget_connection_details(connection_id, deadline=end_time)
         loop = asyncio.get_running_loop()
-        wait = window if end_time is None else max(0.0, min(window, end_time - time.time()))
+        wait = window if end_time is None else max(0.0, min(window, end_time - self.clock()))
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending.setdefault(connection_id, []).append(future)
         if end_time is not None:
             self._deadline = end_time if self._deadline is None else min(self._deadline, end_time)
-        self._schedule(loop, loop.time() + wait)
+        self._schedule(loop, wait)
         try:
             return await future
         finally:
@@ -132,13 +141,19 @@ class ReadCoordinator:
 
     # -- gathering ------------------------------------------------------------------------------
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+    def _schedule(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        """Flush the gathered reads in ``delay`` seconds, unless a flush is due sooner."""
+        when = self.clock.monotonic() + delay
         if self._flush_at is not None and self._flush_at <= when:
             return
         if self._timer is not None:
             self._timer.cancel()
         self._flush_at = when
-        self._timer = loop.call_at(when, self._flush)
+        self._timer = loop.create_task(self._flush_in(delay))
+
+    async def _flush_in(self, delay: float) -> None:
+        await self.clock.sleep(delay)
+        self._flush()
 
     def _forget(self, connection_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
         """Drop a cancelled read that is still gathering, so it neither counts nor gets fetched."""
@@ -243,8 +258,8 @@ class ReadCoordinator:
     async def _hook(self) -> AsyncIterator[FivetranHook]:
         """The current hook, counted as in use until the block ends."""
         slot = self._slot
-        if time.monotonic() - slot.born > HOOK_MAX_AGE:
-            old, slot = slot, _HookSlot(self.options.make_hook())
+        if self.clock.monotonic() - slot.born > HOOK_MAX_AGE:
+            old, slot = slot, self._new_slot()
             self._slot = slot
             old.retired = True
             if old.in_flight == 0:
@@ -264,13 +279,18 @@ class ReadCoordinator:
             if slot.retired and slot.in_flight == 0:
                 await slot.hook.aclose()
 
+    def _new_slot(self) -> _HookSlot:
+        hook = self.options.make_hook()
+        hook.clock = self.clock
+        return _HookSlot(hook, born=self.clock.monotonic())
+
     async def aclose(self) -> None:
         """Stop gathering, stop serving, close the hook (the last trigger has left)."""
+        tasks = list(self._serving)
         if self._timer is not None:
-            self._timer.cancel()
+            tasks.append(self._timer)
             self._timer = self._flush_at = self._deadline = None
         self._pending = {}
-        tasks = list(self._serving)
         for task in tasks:
             task.cancel()
         try:
@@ -302,17 +322,20 @@ _REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[HookOptions
 
 
 @asynccontextmanager
-async def shared_reader(options: HookOptions) -> AsyncIterator[ReadCoordinator]:
+async def shared_reader(
+    options: HookOptions, *, clock: Clock = SYSTEM_CLOCK
+) -> AsyncIterator[ReadCoordinator]:
     """The running loop's coordinator for ``options``, held until the block ends.
 
     The last holder to leave closes the coordinator and removes it, so a later trigger gets a new
-    one (and a new hook) rather than one whose client is closing.
+    one (and a new hook) rather than one whose client is closing. ``clock`` is the coordinator's
+    when this call makes it; triggers that share a loop share its clock (tests give them one).
     """
     loop = asyncio.get_running_loop()
     by_options = _REGISTRY.setdefault(loop, {})
     coordinator = by_options.get(options)
     if coordinator is None:
-        coordinator = by_options[options] = ReadCoordinator(options)
+        coordinator = by_options[options] = ReadCoordinator(options, clock=clock)
     coordinator.hold()
     try:
         yield coordinator

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from airflow_provider_fivetran_update._compat import BaseTrigger, TriggerEvent
+from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, HookOptions
 from airflow_provider_fivetran_update.states import StateCheck
 from airflow_provider_fivetran_update.triggers._reads import gather_window, shared_reader
@@ -72,6 +73,9 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         one GET each, saving rate limit and triggerer CPU. A read then waits up to
         :func:`~airflow_provider_fivetran_update.triggers._reads.gather_window` seconds (never past
         ``end_time``) for the others. ``False`` gives the trigger its own hook and one GET per poll.
+    :param clock: the time the trigger runs on (:data:`~airflow_provider_fivetran_update.clock.SYSTEM_CLOCK`);
+        tests pass a :class:`~airflow_provider_fivetran_update.testing.ManualClock`. Not serialized:
+        a trigger rebuilt by the triggerer runs on real time.
     """
 
     def __init__(
@@ -84,14 +88,16 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         expected_sync_state: str | Collection[str] | None = None,
         fail_on_broken: bool = True,
         poll_interval: float = 60.0,
-        request_timeout: float = 30.0,
-        max_retries: int = 5,
-        retry_min_wait: float = 1.0,
-        retry_max_wait: float = 60.0,
+        # The hook's defaults, from the one place that holds them.
+        request_timeout: float = HookOptions.request_timeout,
+        max_retries: int = HookOptions.max_retries,
+        retry_min_wait: float = HookOptions.retry_min_wait,
+        retry_max_wait: float = HookOptions.retry_max_wait,
         completed_after: float | None = None,
         first_poll_at: float | None = None,
         batch_reads: bool = True,
         wait_condition: Mapping[str, Any] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # untyped in Airflow
         self.connection_id = connection_id
@@ -118,6 +124,7 @@ class FivetranConnectionStateTrigger(BaseTrigger):
         )
         self.poll_interval = float(poll_interval)
         self.batch_reads = bool(batch_reads)
+        self.clock = clock
 
     @property
     def completed_after(self) -> float | None:
@@ -169,12 +176,13 @@ class FivetranConnectionStateTrigger(BaseTrigger):
     async def _reader(self) -> AsyncIterator[_Read]:
         """How this trigger reads its connection: shared with other triggers, or its own hook."""
         if self.batch_reads:
-            async with shared_reader(self.options) as coordinator:
+            async with shared_reader(self.options, clock=self.clock) as coordinator:
                 yield functools.partial(
                     coordinator.read, window=gather_window(self.poll_interval), end_time=self.end_time
                 )
             return
         hook = self.options.make_hook()
+        hook.clock = self.clock
         try:
             yield functools.partial(hook.aget_connection_details, deadline=self.end_time)
         finally:
@@ -193,9 +201,10 @@ class FivetranConnectionStateTrigger(BaseTrigger):
             poll_interval=self.poll_interval,
             first_read_at=self.first_poll_at,
             patient=True,
+            clock=self.clock,
             log=self.log,
         )
         result: WaitResult
         async with self._reader() as read:
-            result = await await_wait(lambda: read(self.connection_id), wait)
+            result = await await_wait(lambda: read(self.connection_id), wait, sleep=self.clock.sleep)
         yield TriggerEvent(result.to_event())  # type: ignore[no-untyped-call]  # untyped in Airflow

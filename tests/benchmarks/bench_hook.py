@@ -136,5 +136,47 @@ def run_hook_throughput(
     return result
 
 
+def run_hook_rounds(
+    sides: list[tuple[str, str]],
+    sim: Any,
+    env: dict[str, str],
+    *,
+    n: int,
+    rounds: int,
+) -> dict[str, dict[str, Any]]:
+    """``rounds`` rounds in which every side, in turn, runs one loop of ``n`` PATCHes in a fresh child.
+
+    Interleaving the sides spreads a change of the machine's load over all of them instead of
+    charging it to whichever side ran while it lasted.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in sides}
+    for _ in range(rounds):
+        for name, python in sides:
+            runs[name].append(
+                run_hook_throughput(name, python, sim, env, n=n, repeat=1, connection_id=f"hook_{name}")
+            )
+    combined: dict[str, dict[str, Any]] = {}
+    for name, results in runs.items():
+        walls = [wall for result in results for wall in result["wall_s_samples"]]
+        cpus = [loop["cpu_s"] for result in results for loop in result["loops"]]
+        last = results[-1]
+        combined[name] = {
+            "side": name,
+            "n": n,
+            "rounds": rounds,
+            "requests": sum(result["requests"] for result in results),
+            "expected_requests": sum(result["expected_requests"] for result in results),
+            "wall_s": median(walls),
+            "wall_s_samples": walls,
+            "cpu_s": median(cpus),
+            "per_s": n / median(walls),
+            "ms_per_call": median(walls) / n * 1000,
+            "last_schedule_type": last["last_schedule_type"],
+            "expected_last": last["expected_last"],
+            "final_state": last["final_state"],
+        }
+    return combined
+
+
 if __name__ == "__main__":
     child_main()

@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_hook import run_hook_throughput
+from bench_hook import run_hook_rounds
 from bench_imports import measure_import_cost
 from bench_load import run_load
 from bench_quota import QuotaParams, run_quota
@@ -176,19 +176,10 @@ def _summarize_trigger_runs(items: list[dict[str, Any]]) -> dict[str, Any]:
 def bench_hook(args: argparse.Namespace, sizes: Sizes, sim: Any) -> dict[str, Any]:
     ours, astro, why = _sides(args)
     env = child_env(extra=sim.airflow_env())
-    out: dict[str, Any] = {}
-    for side in [ours, Side(RAW, args.ours_python)] + ([astro] if astro else []):
-        result = run_hook_throughput(
-            side.name,
-            side.python,
-            sim,
-            env,
-            n=sizes.hook_calls,
-            repeat=sizes.hook_repeat,
-            connection_id=f"hook_{side.name}",
-        )
-        result.pop("loops", None)
-        out[side.name] = result
+    sides = [ours, Side(RAW, args.ours_python)] + ([astro] if astro else [])
+    out: dict[str, Any] = run_hook_rounds(
+        [(side.name, side.python) for side in sides], sim, env, n=sizes.hook_calls, rounds=sizes.hook_repeat
+    )
     if not astro:
         out[ASTRO] = {"skipped": why}
     return out
@@ -578,8 +569,10 @@ def _md_hook(block: dict[str, Any] | None) -> list[str]:
         "## 3. Hook throughput",
         "",
         f"{raw['n']} sequential PATCHes (`schedule_type` flipping between `manual` and `auto`) to one "
-        f"connection; median of {len(raw['wall_s_samples'])} loops in one process per side, after 5 "
-        "warm-up calls. Ours: `FivetranHook.update_connection`; raw: a bare `requests.Session` loop; "
+        f"connection; median of {len(raw['wall_s_samples'])} rounds, each running the sides in turn, a "
+        "fresh process per side and round with 5 untimed warm-up calls (so a change of the machine's load "
+        "does not land on one side only). Ours: `FivetranHook.update_connection`; raw: a bare "
+        "`requests.Session` loop; "
         "astronomer: `FivetranHook.set_schedule_type` (its one public PATCH).",
         "",
         "| Side | ms per PATCH | PATCHes per s | vs raw loop | Requests sent (expected) |",

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 
 from airflow_provider_fivetran_update import __version__
+from airflow_provider_fivetran_update import api as api_module
 from airflow_provider_fivetran_update.client import DEFAULT_BASE_URL, RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import (
     FivetranAPIError,
@@ -28,7 +29,8 @@ from airflow_provider_fivetran_update.exceptions import (
 )
 from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
-from airflow_provider_fivetran_update.testing import FivetranSimulator, RecordedRequest
+from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock, RecordedRequest
+from tests.clock_helpers import record_sleeps
 
 API_KEY = "sim-key"
 API_SECRET = "sim-secret-6f1d2c"
@@ -74,15 +76,16 @@ def run_async(hook: FivetranHook, call: Callable[[], Awaitable[T]]) -> T:
 
 
 def settle(sim: FivetranSimulator, method: str | None, path: str | None, expected: int) -> int:
-    """The request count, once the simulator has logged what it received.
+    """The request count once it reaches ``expected`` (or 3 s have passed), after a call returned.
 
-    The simulator logs a request after answering it (or after the client went away), so a client
-    can see an answer, or a dropped connection, a moment before the log does.
+    The simulator logs a request as its answer starts, and a dropped one before it closes the
+    connection, so by the time a call has returned every request it sent is in the log, but one
+    the client gave up on during a ``delay`` fault: that one is logged when the server notices,
+    which this waits for. A request more than expected is therefore already counted.
     """
     deadline = time.monotonic() + 3
     while sim.request_count(method, path) < expected and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.05)  # and nothing more arrives
     return sim.request_count(method, path)
 
 
@@ -353,17 +356,22 @@ def test_test_connection_never_raises_when_nobody_answers(monkeypatch: pytest.Mo
 # -- faults: exact request counts ----------------------------------------------------------------
 
 
-def test_429_waits_retry_after_then_succeeds(sim: FivetranSimulator) -> None:
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_429_waits_retry_after_then_succeeds(
+    sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch, asynchronous: bool
+) -> None:
     hook = make_hook(retry_min_wait=0.01, retry_max_wait=5.0)
-    hook.get_connection_details(CONN)  # credentials and session ready: time only the call below
-    sim.clear_requests()
     sim.fail_next(1, status=429, headers={"Retry-After": "1"})
-    started = time.monotonic()
-    assert hook.get_connection_details(CONN)["id"] == CONN
-    elapsed = time.monotonic() - started
+    if asynchronous:
+        hook.clock = clock = ManualClock()
+        sleeps = clock.sleeps
+        assert asyncio.run(clock.drive(hook.aget_connection_details(CONN)))["id"] == CONN
+    else:
+        sleeps = record_sleeps(monkeypatch, api_module)
+        assert hook.get_connection_details(CONN)["id"] == CONN
     assert settle(sim, "GET", CONN_PATH, 2) == 2
     assert [r.status for r in logged(sim, 2)] == [429, 200]
-    assert 0.95 <= elapsed < 3.0
+    assert sleeps == [1.0]  # the Retry-After, not the backoff, and nothing more
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -403,17 +411,22 @@ def test_retries_stop_before_a_backoff_would_pass_the_deadline(
 ) -> None:
     sim.fail_next(10, status=503)
     hook = make_hook(max_retries=10, retry_min_wait=0.4, retry_max_wait=5.0)
-    deadline = time.time() + 1.0
     with pytest.raises(FivetranRetryLaterError) as caught:
         if asynchronous:
-            run_async(hook, lambda: hook.aget_connection_details(CONN, deadline=deadline))
+            hook.clock = clock = ManualClock()
+            deadline = clock() + 1.0
+            asyncio.run(clock.drive(hook.aget_connection_details(CONN, deadline=deadline)))
         else:
-            hook.get_connection_details(CONN, deadline=deadline)
+            hook.get_connection_details(CONN, deadline=time.time() + 1.0)
     # 0 s: 503, wait 0.4-0.5 s: 503; the next backoff (0.8-1 s) would end after the deadline.
     assert settle(sim, "GET", CONN_PATH, 2) == 2
     assert caught.value.status_code == 503
     assert "after the deadline" in str(caught.value)
     assert caught.value.retry_after >= 0.8
+    if asynchronous:
+        [backoff] = clock.sleeps
+        assert 0.4 <= backoff <= 0.5
+        assert clock() == pytest.approx(deadline - 1.0 + backoff)  # the refusal came at once
 
 
 def test_retry_after_past_the_deadline_fails_at_once(sim: FivetranSimulator) -> None:
@@ -426,17 +439,32 @@ def test_retry_after_past_the_deadline_fails_at_once(sim: FivetranSimulator) -> 
     assert settle(sim, "GET", CONN_PATH, 1) == 1
 
 
-def test_a_retry_gets_only_the_time_left_as_its_timeout(sim: FivetranSimulator) -> None:
+def test_a_retry_gets_only_the_time_left_as_its_timeout(
+    sim: FivetranSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The first attempt has the full request timeout; a retry never outlives the deadline."""
+    import requests
+
     sim.fail_next(1, status=503)
     sim.fail_next(1, delay=5.0)
     hook = make_hook(timeout=5.0, max_retries=3, retry_min_wait=0.2, retry_max_wait=0.2)
-    deadline = time.time() + 1.5
+    timeouts: list[tuple[float, float]] = []
+    send = requests.Session.request
+
+    def recording(self: requests.Session, method: str, url: str, **kwargs: Any) -> Any:
+        timeouts.append(kwargs["timeout"])
+        return send(self, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", recording)
     with pytest.raises(FivetranAPIError) as caught:
-        hook.get_connection_details(CONN, deadline=deadline)
+        hook.get_connection_details(CONN, deadline=time.time() + 1.5)
     assert caught.value.status_code is None  # the second attempt timed out: no answer
-    assert time.time() < deadline + 2.5  # well before the 5 s request timeout would end it
     assert settle(sim, "GET", CONN_PATH, 2) == 2
+    [first, retry] = timeouts
+    assert first == (5.0, 5.0)  # connect, read: the hook's own
+    # The retry started 0.2 s (a sleep never ends early) or more after the 1.5 s deadline was set.
+    assert 0 < retry[0] <= 1.3
+    assert 0 < retry[1] <= 1.3
 
 
 def test_503_twice_then_success(sim: FivetranSimulator) -> None:
@@ -475,9 +503,8 @@ def test_dropped_connections_exhaust_retries_into_an_api_error(sim: FivetranSimu
 
 def test_read_timeout_is_retried(sim: FivetranSimulator) -> None:
     sim.fail_next(1, delay=1.5)
-    started = time.monotonic()
     assert make_hook(timeout=0.3).get_connection_details(CONN)["id"] == CONN
-    assert time.monotonic() - started < 1.4  # it did not wait for the slow answer
+    # Two GETs: the first was given up before its answer, due 1.5 s later, came.
     assert settle(sim, "GET", CONN_PATH, 2) == 2
 
 
@@ -592,9 +619,8 @@ def test_async_errors_read_exactly_like_sync_ones(sim: FivetranSimulator) -> Non
 def test_async_timeout_is_retried(sim: FivetranSimulator) -> None:
     sim.fail_next(1, delay=1.5)
     hook = make_hook(timeout=0.3)
-    started = time.monotonic()
     assert run_async(hook, lambda: hook.aget_connection_details(CONN))["id"] == CONN
-    assert time.monotonic() - started < 1.4
+    # Two GETs: the first was given up before its answer, due 1.5 s later, came.
     assert settle(sim, "GET", CONN_PATH, 2) == 2
 
 

@@ -93,6 +93,18 @@ def test_the_policy_is_logged(sim: FivetranSimulator, caplog: pytest.LogCaptureF
     assert "pass run_setup_tests=True to run them anyway" in caplog.text
 
 
+def test_the_policy_is_explained_at_info_once_per_hook(
+    sim: FivetranSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    hook = make_hook()
+    with caplog.at_level(logging.DEBUG, logger="airflow_provider_fivetran_update.hooks.fivetran"):
+        for paused in (True, False, True):
+            hook.update_connection(CONN, paused=paused)
+    notes = [record for record in caplog.records if "sent with run_setup_tests=false" in record.getMessage()]
+    assert [record.levelno for record in notes] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+    assert sim.request_count(method="PATCH") == 3
+
+
 @pytest.mark.parametrize(
     "fields",
     [

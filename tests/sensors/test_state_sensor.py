@@ -412,14 +412,12 @@ def test_broken_connection_fails_at_once_without_retry(
         retries=2,
     )
 
-    started = time.monotonic()
     dag_run = run_dag(dag)
-    elapsed = time.monotonic() - started
 
     ti = _ti(dag_run, "wait")
     assert ti.state == "failed"
     assert ti.try_number == 1  # AirflowFailException: retries are not used
-    assert elapsed < 60  # never waited a poke_interval, let alone the timeout
+    # One read: no second poke, and no trigger (whose first read would come a poke_interval later).
     assert _gets(sim, "pg_broken") == 1
     output = capfd.readouterr()
     logs = output.out + output.err
@@ -442,12 +440,10 @@ def test_broken_connection_with_soft_fail_is_skipped(sim: FivetranSimulator, def
         timeout=600,
     )
 
-    started = time.monotonic()
     dag_run = run_dag(dag)
 
     assert _ti(dag_run, "wait").state == "skipped"
-    assert time.monotonic() - started < 60
-    assert _gets(sim, "pg_broken_soft") == 1
+    assert _gets(sim, "pg_broken_soft") == 1  # one read: neither a second poke nor a trigger
 
 
 def test_broken_while_deferred_fails_the_task(

@@ -252,15 +252,13 @@ def test_historical_sync_failure_sets_failed_at_and_a_task(
 def test_historical_sync_with_real_time_and_short_duration(api: requests.Session) -> None:
     with FivetranSimulator(api_key=KEY, api_secret=SECRET, historical_sync_seconds=0.3) as sim:
         sim.add_connection("conn_a")
-        started = time.monotonic()
         assert patch(api, sim, "conn_a", is_historical_sync=True).json()["data"]["status"]["sync_state"] == (
             "syncing"
         )
-        time.sleep(0.35)
+        time.sleep(0.35)  # real time is what this test is about: the sync ends 0.3 s after it started
         data = get_data(api, sim, "conn_a")
         assert data["status"]["sync_state"] == "scheduled"
         assert data["succeeded_at"] is not None
-        assert time.monotonic() - started >= 0.3
 
 
 def test_historical_sync_requested_while_paused_starts_on_unpause(
@@ -499,10 +497,10 @@ def test_fault_delay_triggers_a_read_timeout_and_changes_nothing(
     with pytest.raises(requests.exceptions.ReadTimeout):
         api.patch(url(sim, "/v1/connections/conn_a"), json={"paused": True}, timeout=0.2)
     # The server notices the client hanging up during the delay and records an unanswered request.
+    # It records it as its handling ends: the PATCH can no longer be applied.
     while not sim.requests and time.monotonic() - started < 5:
         time.sleep(0.02)
     assert [(r.fault, r.status) for r in sim.requests] == [("delay 2s", None)]
-    time.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
     assert sim.connection("conn_a")["paused"] is False
 
     # A client that waits long enough gets the normal answer.

@@ -23,8 +23,9 @@ from airflow_provider_fivetran_update.states import (
     describe_problems,
     normalize_expected_states,
 )
-from airflow_provider_fivetran_update.testing import FivetranSimulator
+from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+from tests.clock_helpers import clocked_trigger, run_on_clock, until
 
 # What a user running their DAG tests with this warning as an error would see fail.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
@@ -102,19 +103,18 @@ def test_broken_yields_one_failed_event_with_the_setup_test_failures(sim: Fivetr
     assert SOURCE_PASSWORD not in json.dumps(event)
 
 
-def test_timeout_never_sleeps_past_end_time(sim: FivetranSimulator) -> None:
+def test_timeout_never_sleeps_past_end_time(sim: FivetranSimulator, clock: ManualClock) -> None:
     sim.add_connection("stuck", setup_state="incomplete")
-    trigger = _trigger("stuck", seconds=1.0, poll_interval=30)
+    started = clock()
 
-    started = time.monotonic()
-    [event] = _events(trigger)
-    elapsed = time.monotonic() - started
+    [event] = run_on_clock(clocked_trigger("stuck", clock, seconds=1.0, poll_interval=30))
 
     assert event["status"] == "timeout"
     assert "Fivetran connection 'stuck' is not ready yet" in event["message"]
     assert event["state"]["setup_state"] == "incomplete"
     # A 30 s poll interval, cut to the 1 s left: one read at the start, one at end_time.
-    assert 0.9 <= elapsed < 5
+    assert clock.sleeps == [0.0, 1.0]
+    assert [r.time - started for r in sim.requests] == [0.0, 1.0]
     assert _gets(sim, "stuck") == 2
 
 
@@ -163,9 +163,9 @@ def test_retries_exhausted_yields_one_error_event(sim: FivetranSimulator) -> Non
     assert _gets(sim, "down") == 3  # the first try and max_retries=2 retries, no more
 
 
-def test_cancellation_propagates_and_stops_polling(sim: FivetranSimulator) -> None:
+def test_cancellation_propagates_and_stops_polling(sim: FivetranSimulator, clock: ManualClock) -> None:
     sim.add_connection("cancel_me", setup_state="incomplete")
-    trigger = _trigger("cancel_me", poll_interval=0.1)
+    trigger = clocked_trigger("cancel_me", clock, poll_interval=0.1)
     events: list[Any] = []
 
     async def main() -> None:
@@ -173,58 +173,71 @@ def test_cancellation_propagates_and_stops_polling(sim: FivetranSimulator) -> No
             async for event in trigger.run():
                 events.append(event)
 
+        running_before = asyncio.all_tasks()
         task = asyncio.create_task(consume())
-        while _gets(sim, "cancel_me") < 2:
-            await asyncio.sleep(0.02)
+        await until(lambda: clock.next_wake() is not None)  # read once, sleeping
+        clock.advance(0.1)
+        await until(lambda: _gets(sim, "cancel_me") == 2 and clock.next_wake() is not None)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        # Nothing is left that could poll: no sleep pending on the clock, no task in the loop.
+        assert clock.next_wake() is None
+        assert asyncio.all_tasks() <= running_before
+        clock.advance(3600)
+        await asyncio.sleep(0)
 
     asyncio.run(asyncio.wait_for(main(), 30))
-    polled = _gets(sim, "cancel_me")
-    time.sleep(0.5)
     assert events == []
-    assert _gets(sim, "cancel_me") == polled  # nothing polls after the cancellation
+    assert _gets(sim, "cancel_me") == 2  # nothing polled after the cancellation
 
 
-def test_run_never_blocks_the_event_loop(sim: FivetranSimulator, caplog: pytest.LogCaptureFixture) -> None:
+def test_run_never_blocks_the_event_loop(
+    sim: FivetranSimulator, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """asyncio's debug mode logs every callback that holds the loop for longer than the threshold."""
     import httpx  # noqa: F401  # imported once per process by the hook; not what this test is about
 
     sim.add_connection("nonblocking", setup_state="incomplete")
     sim.fail_next(1, status=503)
-    trigger = _trigger("nonblocking", seconds=1.5, poll_interval=0.3, max_retries=1)
+    trigger = clocked_trigger("nonblocking", clock, seconds=1.5, poll_interval=0.3, max_retries=1)
+
+    async def events() -> list[Any]:
+        return [event async for event in trigger.run()]
 
     async def main() -> list[Any]:
         asyncio.get_running_loop().slow_callback_duration = 0.25
-        return [event async for event in trigger.run()]
+        return await clock.drive(events())
 
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         [event] = asyncio.run(main(), debug=True)
 
     assert event.payload["status"] == "timeout"
-    assert _gets(sim, "nonblocking") >= 4
+    # The 503 and its retry at 0 s, then a read every 0.3 s; the last one at end_time (1.5 s).
+    assert _gets(sim, "nonblocking") == 7
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()] == []
 
 
-def test_first_poll_waits_for_first_poll_at(sim: FivetranSimulator) -> None:
+def test_first_poll_waits_for_first_poll_at(sim: FivetranSimulator, clock: ManualClock) -> None:
     """After a task has just read the connection, the trigger does not read it again at once."""
     sim.add_connection("pg_first")
-    started = time.time()
-    events = _events(_trigger("pg_first", first_poll_at=started + 0.6))
+    started = clock()
+    events = run_on_clock(clocked_trigger("pg_first", clock, first_poll_at=started + 0.6))
     assert [event["status"] for event in events] == ["success"]
     [request] = [r for r in sim.requests if r.path == "/v1/connections/pg_first"]
-    assert time.time() - started >= 0.6
+    assert clock.sleeps == pytest.approx([0.6])
+    assert request.time - started == pytest.approx(0.6)
     assert request.status == 200
 
 
-def test_first_poll_at_never_delays_past_end_time(sim: FivetranSimulator) -> None:
+def test_first_poll_at_never_delays_past_end_time(sim: FivetranSimulator, clock: ManualClock) -> None:
     sim.add_connection("pg_late", setup_state="incomplete")
-    started = time.time()
-    events = _events(_trigger("pg_late", seconds=0.3, first_poll_at=started + 30))
+    started = clock()
+    events = run_on_clock(clocked_trigger("pg_late", clock, seconds=0.3, first_poll_at=started + 30))
     assert [event["status"] for event in events] == ["timeout"]
-    assert time.time() - started < 5
-    assert _gets(sim, "pg_late") == 1  # one last look at the deadline, then the timeout
+    assert clock.sleeps == pytest.approx([0.3])
+    assert [r.time - started for r in sim.requests] == pytest.approx([0.3])  # one last look at the deadline
+    assert _gets(sim, "pg_late") == 1
 
 
 # -- deadlines hold under retries ---------------------------------------------------------------------
@@ -232,67 +245,77 @@ def test_first_poll_at_never_delays_past_end_time(sim: FivetranSimulator) -> Non
 PATIENT_RETRIES = {"retry_min_wait": 0.01, "retry_max_wait": 60.0, "max_retries": 5}
 
 
-def _timed_events(trigger: FivetranConnectionStateTrigger) -> tuple[list[dict[str, Any]], float]:
-    started = time.monotonic()
-    events = _events(trigger)
-    return events, time.monotonic() - started
-
-
 @pytest.mark.parametrize("retry_after", ["4", "3600"])
 def test_a_rate_limit_storm_past_end_time_is_a_timeout_at_once(
-    sim: FivetranSimulator, retry_after: str
+    sim: FivetranSimulator, clock: ManualClock, retry_after: str
 ) -> None:
     sim.add_connection("storm", setup_state="incomplete")
     sim.fail_next(50, status=429, headers={"Retry-After": retry_after})
+    started = clock()
 
-    [event], elapsed = _timed_events(_trigger("storm", seconds=2.0, **PATIENT_RETRIES))
+    [event] = run_on_clock(clocked_trigger("storm", clock, seconds=2.0, **PATIENT_RETRIES))
 
     assert event["status"] == "timeout"  # not an "error" event 20 s later
     assert f"Fivetran asked to wait {retry_after} s before the next request (Retry-After)" in event["message"]
     assert _gets(sim, "storm") == 1  # no blind retry into a certain 429
-    assert elapsed < 2.0 + 5  # the deadline, with room for a loaded machine (it was 20 s)
+    assert clock.sleeps == [0.0]  # the first read's turn; nothing waited after the 429
+    assert clock() == started
 
 
-def test_retry_after_that_fits_is_slept_until_it_no_longer_fits(sim: FivetranSimulator) -> None:
+def test_retry_after_that_fits_is_slept_until_it_no_longer_fits(
+    sim: FivetranSimulator, clock: ManualClock
+) -> None:
     sim.add_connection("slow_storm", setup_state="incomplete")
     sim.fail_next(50, status=429, headers={"Retry-After": "1"})
+    started = clock()
 
-    [event], elapsed = _timed_events(_trigger("slow_storm", seconds=2.0, **PATIENT_RETRIES))
+    [event] = run_on_clock(clocked_trigger("slow_storm", clock, seconds=2.0, **PATIENT_RETRIES))
 
-    # 429 at 0 s, slept 1 s, 429 at 1 s: another second would end after end_time.
+    # 429 at 0 s, slept 1 s, 429 at 1 s: another second would end at end_time, not before it.
     assert event["status"] == "timeout"
     assert _gets(sim, "slow_storm") == 2
-    assert elapsed < 2.0 + 5
+    assert clock.sleeps == [0.0, 1.0]
+    assert [r.time - started for r in sim.requests] == [0.0, 1.0]
 
 
-def test_a_5xx_storm_ends_as_a_timeout_without_a_backoff_past_end_time(sim: FivetranSimulator) -> None:
+def test_a_5xx_storm_ends_as_a_timeout_without_a_backoff_past_end_time(
+    sim: FivetranSimulator, clock: ManualClock
+) -> None:
     sim.add_connection("down_long", setup_state="incomplete")
     sim.fail_next(50, status=503)
+    started = clock()
 
-    events, elapsed = _timed_events(
-        _trigger("down_long", seconds=2.0, retry_min_wait=0.8, retry_max_wait=5.0, max_retries=5)
+    events = run_on_clock(
+        clocked_trigger(
+            "down_long", clock, seconds=2.0, retry_min_wait=0.8, retry_max_wait=5.0, max_retries=5
+        )
     )
 
     # 503 at 0 s, backoff 0.8-1 s, 503; the next backoff (1.6-2 s) would end after end_time.
     assert [event["status"] for event in events] == ["timeout"]
     assert "after the deadline" in events[0]["message"]
     assert _gets(sim, "down_long") == 2
-    assert elapsed < 2.0 + 5
+    [first_read, backoff] = clock.sleeps
+    assert first_read == 0.0
+    assert 0.8 <= backoff <= 1.0
+    assert [r.time - started for r in sim.requests] == pytest.approx([0.0, backoff])
+    assert clock() - started == pytest.approx(backoff)  # the timeout came at once, not after another backoff
 
 
 def test_a_retry_after_longer_than_retry_max_wait_is_waited_out_between_reads(
-    sim: FivetranSimulator,
+    sim: FivetranSimulator, clock: ManualClock
 ) -> None:
     """The hook does not sleep it (it would hold the request), the trigger does, then reads again."""
     sim.add_connection("limited")
     sim.fail_next(1, status=429, headers={"Retry-After": "2"})
 
-    [event] = _events(_trigger("limited", seconds=30, retry_min_wait=0.01, retry_max_wait=1.0))
+    [event] = run_on_clock(clocked_trigger("limited", clock, retry_min_wait=0.01, retry_max_wait=1.0))
 
     assert event["status"] == "success"
     gets = [r for r in sim.requests if r.path == "/v1/connections/limited"]
     assert [r.status for r in gets] == [429, 200]
-    assert gets[1].time - gets[0].time >= 2.0  # as Fivetran asked, not sooner
+    assert gets[1].time - gets[0].time == 2.0  # as Fivetran asked, not sooner
+    assert clock.sleeps == [0.0, 2.0]
 
 
 # -- a quiet triggerer -------------------------------------------------------------------------------
@@ -374,6 +397,20 @@ def test_serialize_round_trip_is_json_and_rebuilds_the_same_trigger() -> None:
     assert kwargs["end_time"] == 1_900_000_000.5
     rebuilt = FivetranConnectionStateTrigger(**json.loads(json.dumps(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_a_clock_is_not_serialized_and_a_rebuilt_trigger_runs_on_real_time(clock: ManualClock) -> None:
+    from airflow_provider_fivetran_update.clock import SYSTEM_CLOCK
+
+    trigger = clocked_trigger("pg", clock)
+    classpath, kwargs = trigger.serialize()
+
+    assert "clock" not in kwargs
+    on_real_time = FivetranConnectionStateTrigger(
+        connection_id="pg", end_time=trigger.end_time, poll_interval=0.2, **FAST_RETRIES
+    )
+    assert (classpath, kwargs) == on_real_time.serialize()
+    assert FivetranConnectionStateTrigger(**kwargs).clock is SYSTEM_CLOCK
 
 
 def test_serialize_survives_airflow_serde() -> None:

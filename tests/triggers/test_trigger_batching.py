@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fivetran_update.testing import FivetranSimulator
+from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
 from airflow_provider_fivetran_update.triggers import _reads
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+from tests.clock_helpers import clocked_trigger
 
 # What a user running their DAG tests with this warning as an error would see fail.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
@@ -84,6 +85,18 @@ def _run(
     return asyncio.run(asyncio.wait_for(_run_all(triggers, during), 60))
 
 
+def _run_on_clock(triggers: list[FivetranConnectionStateTrigger]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`_run` for triggers on one ManualClock, moved whenever they all wait on it."""
+    clock = triggers[0].clock
+    assert isinstance(clock, ManualClock)
+    return asyncio.run(asyncio.wait_for(clock.drive(_run_all(triggers)), 60))
+
+
+def _gathering() -> int:
+    """Reads waiting in this loop's coordinators for their next batch."""
+    return sum(c.gathering for c in _reads.coordinators(asyncio.get_running_loop()).values())
+
+
 async def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     limit = time.monotonic() + timeout
     while not condition():
@@ -91,23 +104,29 @@ async def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_fifty_triggers_are_served_by_the_listing_and_each_gets_one_event(sim: FivetranSimulator) -> None:
+def test_fifty_triggers_are_served_by_the_listing_and_each_gets_one_event(
+    sim: FivetranSimulator, clock: ManualClock
+) -> None:
     ids = _add(sim, (f"pg_{i:02d}" for i in range(50)), setup_state="incomplete")
 
     async def connect_after_first_round(tasks: list[asyncio.Task[None]]) -> None:
-        await _until(lambda: _lists(sim) >= 1)
-        assert _single_gets(sim) == 0
+        await _until(lambda: _gathering() == 50)
+        clock.advance(_reads.GATHER_WINDOW_MIN)  # the window ends: one listing for all
+        await _until(lambda: clock.sleeping == 50)  # each read its answer, and sleeps till the next poll
+        assert (_lists(sim), _single_gets(sim)) == (1, 0)
         for cid in ids:
             sim.set_status(cid, setup_state="connected")
+        clock.advance(0.2)  # the next poll
+        await _until(lambda: _gathering() == 50)
+        clock.advance(_reads.GATHER_WINDOW_MIN)
 
-    events = _run([_trigger(cid) for cid in ids], connect_after_first_round)
+    events = _run([clocked_trigger(cid, clock) for cid in ids], connect_after_first_round)
 
     assert all(len(payloads) == 1 for payloads in events.values())
     assert {cid: payloads[0]["status"] for cid, payloads in events.items()} == dict.fromkeys(ids, "success")
     assert _single_gets(sim) == 0
-    rounds = _lists(sim)
-    assert 2 <= rounds <= 4  # the first (incomplete) round, then the one that sees "connected"
-    assert sim.request_count() == rounds
+    assert _lists(sim) == 2  # the first (incomplete) round, then the one that sees "connected"
+    assert sim.request_count() == 2
     for cid, [payload] in events.items():
         assert payload["connection"]["id"] == cid
         assert payload["state"]["setup_state"] == "connected"
@@ -137,14 +156,15 @@ def test_three_triggers_send_three_gets_and_no_listing(sim: FivetranSimulator) -
     assert sorted(r.path for r in sim.requests) == [f"/v1/connections/{cid}" for cid in ids]
 
 
-def test_below_the_threshold_reads_are_not_delayed(sim: FivetranSimulator) -> None:
+def test_below_the_threshold_reads_are_not_delayed(sim: FivetranSimulator, clock: ManualClock) -> None:
     """Fewer triggers than BATCH_THRESHOLD: no gathering window, exactly the old timing."""
     ids = _add(sim, [f"few_{i}" for i in range(_reads.BATCH_THRESHOLD - 1)])
-    started = time.monotonic()
-    events = _run([_trigger(cid, poll_interval=60) for cid in ids])
+    started = clock()
+    events = _run_on_clock([clocked_trigger(cid, clock, poll_interval=60) for cid in ids])
     # Gathering would hold these reads for the 3 s window of a 60 s poll interval.
     assert _reads.gather_window(60) == _reads.GATHER_WINDOW_MAX
-    assert time.monotonic() - started < _reads.GATHER_WINDOW_MAX
+    assert clock.sleeps == [0.0] * len(ids)  # each trigger's first read, at once; no gathering
+    assert {r.time for r in sim.requests} == {started}
     assert all(payloads[0]["status"] == "success" for payloads in events.values())
     assert (_lists(sim), _single_gets(sim)) == (0, len(ids))
 
@@ -226,76 +246,94 @@ def test_a_listing_rate_limited_past_the_retries_fails_every_read_without_more_r
     assert [r.status for r in sim.requests] == [429, 429]  # no GET storm on a spent rate limit
 
 
-def test_a_listing_rate_limited_past_end_time_times_every_trigger_out_at_once(sim: FivetranSimulator) -> None:
+def test_a_listing_rate_limited_past_end_time_times_every_trigger_out_at_once(
+    sim: FivetranSimulator, clock: ManualClock
+) -> None:
     ids = _add(sim, [f"r_{i:02d}" for i in range(12)], setup_state="incomplete")
     sim.fail_next(50, status=429, headers={"Retry-After": "4"})
+    started = clock()
 
-    started = time.monotonic()
-    events = _run([_trigger(cid, seconds=2.0, retry_max_wait=60.0) for cid in ids])
+    events = _run_on_clock([clocked_trigger(cid, clock, seconds=2.0, retry_max_wait=60.0) for cid in ids])
 
     for payloads in events.values():
         [payload] = payloads
         assert payload["status"] == "timeout"
         assert "Fivetran asked to wait 4 s" in payload["message"]
     assert [r.status for r in sim.requests] == [429]  # one listing, no retry into the limit
-    assert time.monotonic() - started < 2.0 + 5
+    # The only wait was the gathering window; the 429 timed every trigger out at once.
+    assert [s for s in clock.sleeps if s] == [_reads.GATHER_WINDOW_MIN]
+    assert clock() - started == pytest.approx(_reads.GATHER_WINDOW_MIN)
 
 
-def test_a_listing_refused_with_403_is_not_asked_again(sim: FivetranSimulator) -> None:
+def test_a_listing_refused_with_403_is_not_asked_again(sim: FivetranSimulator, clock: ManualClock) -> None:
     ids = _add(sim, [f"p_{i:02d}" for i in range(12)], setup_state="incomplete")
     sim.fail_next(1, status=403, path="/v1/connections")
 
+    async def one_round(tasks: list[asyncio.Task[None]]) -> None:
+        await _until(lambda: _gathering() == 12)
+        clock.advance(_reads.GATHER_WINDOW_MIN)
+        await _until(lambda: clock.sleeping == 12 or all(task.done() for task in tasks))
+
     async def connect_later(tasks: list[asyncio.Task[None]]) -> None:
-        await _until(lambda: _single_gets(sim) >= 24)  # two rounds of single GETs
+        await one_round(tasks)  # the listing is refused: twelve GETs instead
+        clock.advance(0.2)
+        await one_round(tasks)  # twelve GETs, no listing
         for cid in ids:
             sim.set_status(cid, setup_state="connected")
+        clock.advance(0.2)
+        await one_round(tasks)
 
-    events = _run([_trigger(cid) for cid in ids], connect_later)
+    events = _run([clocked_trigger(cid, clock) for cid in ids], connect_later)
 
     assert all(payloads[0]["status"] == "success" for payloads in events.values())
-    assert _lists(sim) == 1
-    assert _single_gets(sim) % 12 == 0
+    assert (_lists(sim), _single_gets(sim)) == (1, 36)
 
 
-def test_cancelled_triggers_do_not_disturb_the_others(sim: FivetranSimulator) -> None:
+def test_cancelled_triggers_do_not_disturb_the_others(sim: FivetranSimulator, clock: ManualClock) -> None:
     ids = _add(sim, [f"c_{i:02d}" for i in range(20)], setup_state="incomplete")
     cancelled = ids[:4] + ids[10:13]
 
     async def cancel_some(tasks: list[asyncio.Task[None]]) -> None:
-        await asyncio.sleep(0.05)  # inside the first gathering window: reads still pending
-        for task in tasks[:4]:
+        await _until(lambda: _gathering() == 20)
+        for task in tasks[:4]:  # inside the first gathering window: their reads are pending
             task.cancel()
-        await _until(lambda: _lists(sim) >= 2)
-        await asyncio.sleep(0.05)  # between two reads: sleeping, or gathering again
+        await _until(lambda: _gathering() == 16)
+        clock.advance(_reads.GATHER_WINDOW_MIN)
+        await _until(lambda: clock.sleeping == 16)  # between two reads
         for task in tasks[10:13]:
             task.cancel()
-        for cid in ids:
-            sim.set_status(cid, setup_state="connected")
         await asyncio.gather(*(tasks[:4] + tasks[10:13]), return_exceptions=True)
         assert all(task.cancelled() for task in tasks[:4] + tasks[10:13])
+        for cid in ids:
+            sim.set_status(cid, setup_state="connected")
+        clock.advance(0.2)
+        await _until(lambda: _gathering() == 13)
+        clock.advance(_reads.GATHER_WINDOW_MIN)
 
-    events = _run([_trigger(cid) for cid in ids], cancel_some)
+    events = _run([clocked_trigger(cid, clock) for cid in ids], cancel_some)
 
     assert all(events[cid] == [] for cid in cancelled)
     alive = [cid for cid in ids if cid not in cancelled]
     assert [events[cid][0]["status"] for cid in alive] == ["success"] * len(alive)
     assert all(len(events[cid]) == 1 for cid in alive)
-    assert _single_gets(sim) == 0
+    assert (_lists(sim), _single_gets(sim)) == (2, 0)
 
 
-def test_cancelling_every_trigger_leaves_nothing_running(sim: FivetranSimulator) -> None:
+def test_cancelling_every_trigger_leaves_nothing_running(sim: FivetranSimulator, clock: ManualClock) -> None:
     ids = _add(sim, [f"z_{i:02d}" for i in range(15)], setup_state="incomplete")
 
     async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-        await _until(lambda: _lists(sim) >= 1)
+        await _until(lambda: clock.next_wake() is not None)  # the reads gather
+        clock.advance(_reads.GATHER_WINDOW_MIN)
+        await _until(lambda: clock.sleeping == len(tasks))  # one listing read, all sleep till the next poll
         for task in tasks:
             task.cancel()
 
-    events = _run([_trigger(cid) for cid in ids], cancel_all)
+    events = _run([clocked_trigger(cid, clock) for cid in ids], cancel_all)
     assert all(payloads == [] for payloads in events.values())
-    polled = sim.request_count()
-    time.sleep(0.5)
-    assert sim.request_count() == polled
+    # _run checked that no task and no coordinator outlived the triggers; nothing sleeps either.
+    assert clock.next_wake() is None
+    assert sim.request_count() == 1
 
 
 def test_triggers_with_other_settings_do_not_share(sim: FivetranSimulator) -> None:
@@ -306,14 +344,14 @@ def test_triggers_with_other_settings_do_not_share(sim: FivetranSimulator) -> No
     assert (_lists(sim), _single_gets(sim)) == (0, 16)
 
 
-def test_end_time_caps_the_gathering_window(sim: FivetranSimulator) -> None:
+def test_end_time_caps_the_gathering_window(sim: FivetranSimulator, clock: ManualClock) -> None:
     ids = _add(sim, [f"e_{i:02d}" for i in range(12)], setup_state="incomplete")
-    started = time.monotonic()
-    events = _run([_trigger(cid, seconds=-5, poll_interval=600) for cid in ids])
+    started = clock()
+    events = _run_on_clock([clocked_trigger(cid, clock, seconds=-5, poll_interval=600) for cid in ids])
     # A 600 s poll interval gathers for 3 s; a passed deadline must not wait for that window.
-    # (The run itself, one list request and twelve events, takes well under a second.)
     assert _reads.gather_window(600) == _reads.GATHER_WINDOW_MAX
-    assert time.monotonic() - started < _reads.GATHER_WINDOW_MAX
+    assert clock.sleeps == [0.0] * (len(ids) + 1)  # each first read, and a gathering of 0 s
+    assert clock() == started
     assert all(payloads[0]["status"] == "timeout" for payloads in events.values())
     assert (_lists(sim), _single_gets(sim)) == (1, 0)
 
