@@ -10,6 +10,27 @@ _INTEGRATION = "Fivetran"
 _PACKAGE = "airflow_provider_fivetran_update"
 
 
+def connection_form() -> dict[str, Any]:
+    """The Fivetran connection form: hidden fields, labels and placeholders.
+
+    In the shape of ``BaseHook.get_ui_field_behaviour`` (the hook returns it); the provider
+    metadata carries the same with dashes in the keys. Kept here so the metadata needs no hook.
+    """
+    return {
+        "hidden_fields": ["schema", "port", "extra"],
+        "relabeling": {
+            "login": "API Key",
+            "password": "API Secret",
+            "host": "API base URL (optional)",
+        },
+        "placeholders": {
+            "login": "Fivetran API key",
+            "password": "Fivetran API secret",
+            "host": "https://api.fivetran.com",
+        },
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata for Airflow's providers manager.
 
@@ -54,17 +75,7 @@ def get_provider_info() -> dict[str, Any]:
                 # The hook reads no extra settings: timeouts and retries are hook arguments.
                 "conn-fields": {},
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {
-                        "login": "API Key",
-                        "password": "API Secret",
-                        "host": "API base URL (optional)",
-                    },
-                    "placeholders": {
-                        "login": "Fivetran API key",
-                        "password": "Fivetran API secret",
-                        "host": "https://api.fivetran.com",
-                    },
+                    key.replace("_", "-"): value for key, value in connection_form().items()
                 },
             }
         ],

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 from airflow_provider_fivetran_update._compat import AirflowFailException
 from airflow_provider_fivetran_update.api import RetryableAPIError
@@ -31,20 +31,25 @@ from airflow_provider_fivetran_update.states import (
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_fivetran_update._compat import Context
     from airflow_provider_fivetran_update.hooks.options import HookOptions
     from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 
 __all__ = [
+    "DEFERRED_TRY_XCOM_KEY",
     "WAIT_KINDS",
     "Wait",
     "WaitCondition",
     "WaitResult",
     "await_wait",
     "defer_wait",
+    "poke_in_task",
     "read_once",
+    "replays_an_earlier_try",
     "run_wait",
     "settle",
     "trigger_for",
+    "wait_in_task",
 ]
 
 WAIT_KINDS: tuple[str, ...] = ("state", "historical_sync", "sync_completed")
@@ -411,6 +416,14 @@ def trigger_for(wait: Wait, options: HookOptions) -> FivetranConnectionStateTrig
     )
 
 
+DEFERRED_TRY_XCOM_KEY = "fivetran_deferred_try"
+"""XCom key under which :func:`defer_wait` records the number of the try that deferred."""
+
+
+def _try_number(context: Context) -> int:
+    return int(getattr(context["ti"], "try_number", 1) or 1)
+
+
 def defer_wait(
     task: Any,
     wait: Wait,
@@ -418,12 +431,16 @@ def defer_wait(
     *,
     method_name: str = "execute_complete",
     kwargs: dict[str, Any] | None = None,
+    context: Context | None = None,
 ) -> NoReturn:
     """Defer ``task`` (a BaseOperator) to :func:`trigger_for` ``wait``; resume in ``method_name``.
 
     Airflow's own deferral timeout is the task's ``execution_timeout``; the wait's deadline
-    travels inside the trigger.
+    travels inside the trigger. With ``context``, the deferring try's number is pushed to XCom
+    (:data:`DEFERRED_TRY_XCOM_KEY`) for :func:`replays_an_earlier_try`.
     """
+    if context is not None:
+        context["ti"].xcom_push(key=DEFERRED_TRY_XCOM_KEY, value=_try_number(context))
     task.defer(
         trigger=trigger_for(wait, options),
         method_name=method_name,
@@ -431,6 +448,97 @@ def defer_wait(
         timeout=task.execution_timeout,
     )
     raise AssertionError("BaseOperator.defer returned")  # pragma: no cover - it always raises
+
+
+def replays_an_earlier_try(task: Any, context: Context) -> bool:
+    """Whether ``task`` resumes with the trigger event of an earlier try: it must start over.
+
+    Airflow 3.0 keeps a deferred task's resume method and its trigger's event across a retry
+    (apache/airflow#56704, fixed in 3.1), so the retry of a try whose wait ended in error would
+    resume with that error. The deferring try's number is the XCom :func:`defer_wait` pushed:
+    Airflow keeps a task's XComs while it resumes, the retry's too on 3.0 (the resume arguments
+    are no place for it: ``dag.test()`` on 3.0 replaces them with the event). A deferral without
+    it resumes as it is.
+    """
+    ti = context["ti"]
+    deferred_try = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRED_TRY_XCOM_KEY, map_indexes=ti.map_index)
+    current = _try_number(context)
+    if deferred_try is None or deferred_try == current:
+        return False
+    task.log.info(
+        "Try %s resumed with the trigger event of try %s, which deferred; this try starts from "
+        "the beginning.",
+        current,
+        deferred_try,
+    )
+    return True
+
+
+def _task_wait(
+    task: Any, connection_id: str, condition: WaitCondition, *, deadline: float, poll_interval: float
+) -> tuple[Wait, Callable[[], Mapping[str, Any]]]:
+    wait = Wait(
+        connection_id,
+        condition,
+        deadline=deadline,
+        poll_interval=poll_interval,
+        patient=task.deferrable,
+        log=task.log,
+    )
+
+    def read() -> Mapping[str, Any]:
+        return cast(
+            "Mapping[str, Any]", task.hook.get_connection_details(connection_id, deadline=wait.deadline)
+        )
+
+    return wait, read
+
+
+def wait_in_task(
+    task: Any,
+    context: Context,
+    connection_id: str,
+    condition: WaitCondition,
+    *,
+    deadline: float,
+    poll_interval: float,
+    known: Mapping[str, Any] | None = None,
+    resume_kwargs: dict[str, Any] | None = None,
+) -> WaitResult:
+    """A task's wait (:func:`run_wait` with ``task.hook``), deferred once it has to wait when
+    ``task.deferrable``: the task then resumes in ``execute_complete(context, event,
+    **resume_kwargs)``, which starts over when :func:`replays_an_earlier_try`.
+
+    ``task`` is one of the provider's operators: ``hook``, ``hook_options_value()``, ``deferrable``
+    and ``log``. ``known`` is an answer the task already has, judged first without a read.
+    """
+    wait, read = _task_wait(task, connection_id, condition, deadline=deadline, poll_interval=poll_interval)
+    defer: Callable[[Wait], NoReturn] | None = None
+    if task.deferrable:
+
+        def defer(wait: Wait) -> NoReturn:
+            defer_wait(task, wait, task.hook_options_value(), kwargs=resume_kwargs, context=context)
+
+    return run_wait(read, wait, known=known, defer=defer)
+
+
+def poke_in_task(
+    task: Any,
+    context: Context,
+    connection_id: str,
+    condition: WaitCondition,
+    *,
+    deadline: float,
+    poll_interval: float,
+) -> WaitResult | None:
+    """A sensor's poke: one read (``None`` while the wait goes on), or, when ``task.deferrable``,
+    :func:`wait_in_task`, which defers once it has to wait."""
+    if task.deferrable:
+        return wait_in_task(
+            task, context, connection_id, condition, deadline=deadline, poll_interval=poll_interval
+        )
+    wait, read = _task_wait(task, connection_id, condition, deadline=deadline, poll_interval=poll_interval)
+    return read_once(read, wait)
 
 
 def settle(

@@ -9,6 +9,7 @@ the same. Every returned connection is redacted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -21,7 +22,6 @@ from urllib.parse import quote
 from airflow_provider_fivetran_update import _compat
 from airflow_provider_fivetran_update._compat import BaseHook
 from airflow_provider_fivetran_update.api import (
-    DEFAULT_BASE_URL,
     ApiRequest,
     RetryableAPIError,
     RetryPolicy,
@@ -45,9 +45,10 @@ from airflow_provider_fivetran_update.fields import (
     update_warnings,
     with_setup_test_policy,
 )
+from airflow_provider_fivetran_update.get_provider_info import connection_form
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID, HookOptions
 from airflow_provider_fivetran_update.ids import check_connection_id
-from airflow_provider_fivetran_update.pacing import pacer_for
+from airflow_provider_fivetran_update.pacing import QuotaPacer, pacer_for
 from airflow_provider_fivetran_update.redaction import redact, secret_values
 from airflow_provider_fivetran_update.syncing import normalize_resync_scope, pick_connection_by_name
 
@@ -128,6 +129,18 @@ def _not_repeated(error: RetryableAPIError, hint: str = _HISTORICAL_SYNC_NOT_REP
     )
 
 
+@contextlib.contextmanager
+def _not_repeated_errors(idempotent: bool, hint: str) -> Iterator[None]:
+    """Around a call's retries: a request that may have been carried out, and that the policy did
+    not send again (not idempotent), fails with :func:`_not_repeated`'s error, saying why."""
+    try:
+        yield
+    except RetryableAPIError as error:
+        if idempotent or not error.maybe_applied:
+            raise
+        raise _not_repeated(error, hint) from error
+
+
 @dataclass(frozen=True)
 class _Credentials:
     api_key: str
@@ -145,6 +158,26 @@ class _Credentials:
         that echoes the ``Authorization`` header would put the credential in the task log.
         """
         return (self.api_key, self.api_secret, *basic_auth_forms(self.api_key, self.api_secret))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        connection_id: str | None,
+        json: Any | None,
+        params: Mapping[str, Any] | None,
+    ) -> ApiRequest:
+        """The request to this account's base URL, knowing which secrets it carries."""
+        return build_request(
+            self.base_url,
+            method,
+            path,
+            connection_id=connection_id,
+            json=json,
+            params=params,
+            auth=self.auth,
+        )
 
 
 class FivetranHook(BaseHook):
@@ -213,19 +246,7 @@ class FivetranHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Labels and hidden fields of the connection form."""
-        return {
-            "hidden_fields": ["schema", "port", "extra"],
-            "relabeling": {
-                "login": "API Key",
-                "password": "API Secret",
-                "host": "API base URL (optional)",
-            },
-            "placeholders": {
-                "login": "Fivetran API key",
-                "password": "Fivetran API secret",
-                "host": DEFAULT_BASE_URL,
-            },
-        }
+        return connection_form()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -304,15 +325,7 @@ class FivetranHook(BaseHook):
     ) -> dict[str, Any]:
         session = self.get_conn()
         credentials = self._get_credentials()
-        request = build_request(
-            credentials.base_url,
-            method,
-            path,
-            connection_id=connection_id,
-            json=json,
-            params=params,
-            auth=credentials.auth,
-        )
+        request = credentials.request(method, path, connection_id=connection_id, json=json, params=params)
 
         timeouts = self._attempt_timeouts(deadline)
         pacer = pacer_for(credentials)
@@ -331,20 +344,12 @@ class FivetranHook(BaseHook):
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from _cause(request, exc)
-            pacer.observe(response.headers, booked)
-            self._log_answer(request, response.status_code, started)
-            return parse_response(
-                request, response.status_code, response.headers, response.content, require_data=require_data
-            )
+            return self._answer(request, response, pacer, booked, started, require_data=require_data)
 
-        try:
+        with _not_repeated_errors(idempotent, not_repeated_hint):
             return (policy or self.retry_policy).call(
                 send_once, logger=log, idempotent=idempotent, deadline=deadline
             )
-        except RetryableAPIError as error:
-            if idempotent or not error.maybe_applied:
-                raise
-            raise _not_repeated(error, not_repeated_hint) from error
 
     # -- async transport (httpx) ----------------------------------------------------------------
 
@@ -394,15 +399,7 @@ class FivetranHook(BaseHook):
 
         client = await self._aget_client()
         credentials = await self._aget_credentials()
-        request = build_request(
-            credentials.base_url,
-            method,
-            path,
-            connection_id=connection_id,
-            json=json,
-            params=params,
-            auth=credentials.auth,
-        )
+        request = credentials.request(method, path, connection_id=connection_id, json=json, params=params)
 
         timeouts = self._attempt_timeouts(deadline, self.clock)
         pacer = pacer_for(credentials)
@@ -422,18 +419,12 @@ class FivetranHook(BaseHook):
                 )
             except Exception as exc:
                 raise self._no_answer(request, exc, started) from _cause(request, exc)
-            pacer.observe(response.headers, booked)
-            self._log_answer(request, response.status_code, started)
-            return parse_response(request, response.status_code, response.headers, response.content)
+            return self._answer(request, response, pacer, booked, started)
 
-        try:
+        with _not_repeated_errors(idempotent, not_repeated_hint):
             return await self.retry_policy.acall(
                 send_once, logger=log, idempotent=idempotent, deadline=deadline, clock=self.clock
             )
-        except RetryableAPIError as error:
-            if idempotent or not error.maybe_applied:
-                raise
-            raise _not_repeated(error, not_repeated_hint) from error
 
     # -- shared helpers -------------------------------------------------------------------------
 
@@ -452,15 +443,28 @@ class FivetranHook(BaseHook):
             yield min(self.connect_timeout, left), min(self.timeout, left)
 
     @staticmethod
-    def _log_answer(request: ApiRequest, status: int, started: float) -> None:
+    def _answer(
+        request: ApiRequest,
+        response: requests.Response | httpx.Response,
+        pacer: QuotaPacer,
+        booked: float,
+        started: float,
+        *,
+        require_data: bool = True,
+    ) -> dict[str, Any]:
+        """Read an answer of either transport: tell the pacer, log it, and parse it."""
+        pacer.observe(response.headers, booked)
         # DEBUG: writing a task-log line costs more than a request to a nearby API; the tasks log
         # one INFO line per update themselves, and retries are logged at WARNING.
         log.debug(
             "Fivetran API %s %s -> %s in %.0f ms",
             request.method,
             request.path,
-            status,
+            response.status_code,
             (time.monotonic() - started) * 1000,
+        )
+        return parse_response(
+            request, response.status_code, response.headers, response.content, require_data=require_data
         )
 
     @staticmethod

@@ -146,28 +146,23 @@ class _WindowStep(_Step):
         self.poll_interval = poll_interval
         self.timeout = timeout
 
-    def _wait_for(self, known: dict[str, Any], expected: Sequence[str]) -> dict[str, Any]:
+    def _wait_for(self, context: Context, known: dict[str, Any], expected: Sequence[str]) -> dict[str, Any]:
         """Return once the connection's ``sync_state`` is one of ``expected``; fail at the timeout.
 
         ``known`` is the last answer's record: when it already shows an expected state, nothing
         is sent. In deferrable mode the task defers to the state trigger once it has to wait.
         """
-        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, run_wait, settle
+        from airflow_provider_fivetran_update.waiting import settle, wait_in_task
 
         connection_id = str(known["connection_id"])
-        wait = Wait(
+        result = wait_in_task(
+            self,
+            context,
             connection_id,
             _sync_state_condition(expected),
             deadline=time.time() + self.timeout,
             poll_interval=self.poll_interval,
-            patient=self.deferrable,
-            log=self.log,
-        )
-        result = run_wait(
-            lambda: self.hook.get_connection_details(connection_id, deadline=wait.deadline),
-            wait,
             known=_as_connection(known),
-            defer=(lambda w: defer_wait(self, w, self.hook_options_value())) if self.deferrable else None,
         )
         settle(result, connection_id=connection_id, timeout_error=self._timeout_error)
         return _record_of(connection_id, result.connection or _as_connection(known))
@@ -181,8 +176,11 @@ class _WindowStep(_Step):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: return the record on success, raise on anything else."""
-        from airflow_provider_fivetran_update.waiting import settle
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try, settle
 
+        if replays_an_earlier_try(self, context):
+            restarted: dict[str, Any] = self.execute(context)
+            return restarted
         connection_id = str(self.record["connection_id"])
         result = settle(event, connection_id=connection_id, timeout_error=self._timeout_error)
         self.log.info("%s", result.message)
@@ -314,7 +312,7 @@ class _WaitPausedStep(_WindowStep):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Wait for ``paused`` (see :meth:`_WindowStep._wait_for`)."""
-        return self._wait_for(dict(self.record), _PAUSED_SYNC_STATES)
+        return self._wait_for(context, dict(self.record), _PAUSED_SYNC_STATES)
 
 
 class _RestoreStep(_WindowStep):
@@ -347,10 +345,14 @@ class _RestoreStep(_WindowStep):
             return dict(self.record)
         answer = _record_of(connection_id, self.hook.update_connection(connection_id, paused=False))
         self.log.info("Unpaused Fivetran connection %r.", connection_id)
-        return self._confirmed(context, self._wait_for(answer, RUNNING_SYNC_STATES))
+        return self._confirmed(context, self._wait_for(context, answer, RUNNING_SYNC_STATES))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger; the entry goes once the connection is running."""
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try
+
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         return self._confirmed(context, super().execute_complete(context, event))
 
     def _confirmed(self, context: Context, running: dict[str, Any]) -> dict[str, Any]:

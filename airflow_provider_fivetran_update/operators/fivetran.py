@@ -450,7 +450,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
             condition = WaitCondition.state(expected_setup_state=expected[0], expected_sync_state=expected[1])
         else:
             return self._result(data, changes)
-        return self._wait(condition, data, changes)
+        return self._wait(context, condition, data, changes)
 
     def _see_that_the_resync_starts(self, data: Mapping[str, Any]) -> None:
         """Start the requested historical sync, or fail at once, where Fivetran will not start it.
@@ -552,30 +552,23 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
 
     def _wait(
         self,
+        context: Context,
         condition: WaitCondition,
         connection: dict[str, Any],
         changes: dict[str, dict[str, Any]] | None,
     ) -> dict[str, Any]:
         """Wait in the worker, or defer; the first check judges the answer the task already has."""
-        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, run_wait, settle
+        from airflow_provider_fivetran_update.waiting import settle, wait_in_task
 
-        wait = Wait(
+        result = wait_in_task(
+            self,
+            context,
             self.connection_id,
             condition,
             deadline=time.time() + self.timeout,
             poll_interval=self.poll_interval,
-            patient=self.deferrable,
-            log=self.log,
-        )
-        result = run_wait(
-            lambda: self.hook.get_connection_details(self.connection_id, deadline=wait.deadline),
-            wait,
             known=connection,
-            defer=(
-                (lambda wait: defer_wait(self, wait, self.hook_options_value(), kwargs={"changes": changes}))
-                if self.deferrable
-                else None
-            ),
+            resume_kwargs={"changes": changes},
         )
         settle(result, connection_id=self.connection_id, timeout_error=self._timeout_error)
         return self._result(result.connection or connection, changes)
@@ -601,9 +594,12 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         ``failed`` (broken connection, failed historical sync) and ``timeout`` raise
         :class:`AirflowFailException` (no retry); ``error`` raises
         :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`, which Airflow retries.
+        A retry that Airflow resumes here with the event of the try that deferred starts over.
         """
-        from airflow_provider_fivetran_update.waiting import settle
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try, settle
 
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         result = settle(event, connection_id=self.connection_id, timeout_error=self._timeout_error)
         self.log.info("%s", result.message)
         return self._result(result.connection or result.state or {}, changes)

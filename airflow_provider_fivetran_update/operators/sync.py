@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_fivetran_update._compat import AirflowFailException, BaseOperator, conf
@@ -61,6 +61,24 @@ def sync_result(connection: Mapping[str, Any], outcome: dict[str, Any]) -> dict[
     result = redact(connection)
     result[SYNC_RESULT_KEY] = outcome
     return result
+
+
+def sync_succeeded(
+    end: Any,
+    *,
+    connection_id: str,
+    completed_after: float,
+    requested_at: float | None,
+    timeout_error: Callable[[str], BaseException],
+) -> dict[str, Any]:
+    """The value of a sync wait that ended (a wait result or a trigger event); raises unless success."""
+    from airflow_provider_fivetran_update.waiting import settle
+
+    connection = settle(end, connection_id=connection_id, timeout_error=timeout_error).connection or {}
+    return sync_result(
+        connection,
+        sync_outcome("succeeded", connection, completed_after=completed_after, requested_at=requested_at),
+    )
 
 
 class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
@@ -171,7 +189,7 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
                     "requested", current, completed_after=completed_after, requested_at=requested_at
                 ),
             )
-        return self._wait(connection_id, current, completed_after, requested_at)
+        return self._wait(context, connection_id, current, completed_after, requested_at)
 
     def _ready(self, connection_id: str, connection: dict[str, Any]) -> dict[str, Any]:
         """Resume a paused connection or repair a broken one when asked; otherwise fail at once."""
@@ -216,26 +234,24 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         return connection
 
     def _wait(
-        self, connection_id: str, known: dict[str, Any], completed_after: float, requested_at: float | None
+        self,
+        context: Context,
+        connection_id: str,
+        known: dict[str, Any],
+        completed_after: float,
+        requested_at: float | None,
     ) -> dict[str, Any]:
         """Wait in the worker, or defer; ``known`` (read before the request) is judged first, unread."""
-        from airflow_provider_fivetran_update.waiting import Wait, WaitCondition, defer_wait, run_wait
+        from airflow_provider_fivetran_update.waiting import WaitCondition, wait_in_task
 
-        wait = Wait(
+        result = wait_in_task(
+            self,
+            context,
             connection_id,
             WaitCondition.sync_completed(completed_after=completed_after),
             deadline=time.time() + self.timeout,
             poll_interval=self.poll_interval,
-            patient=self.deferrable,
-            log=self.log,
-        )
-        result = run_wait(
-            lambda: self.hook.get_connection_details(connection_id, deadline=wait.deadline),
-            wait,
             known=known,
-            defer=(lambda wait: defer_wait(self, wait, self.hook_options_value()))
-            if self.deferrable
-            else None,
         )
         return self._outcome(result, connection_id, completed_after, requested_at)
 
@@ -243,13 +259,12 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         self, end: Any, connection_id: str, completed_after: float, requested_at: float | None
     ) -> dict[str, Any]:
         """The task's result once the wait ended (a wait result or a trigger event); raises unless success."""
-        from airflow_provider_fivetran_update.waiting import settle
-
-        result = settle(end, connection_id=connection_id, timeout_error=self._timeout_error)
-        connection = result.connection or {}
-        return sync_result(
-            connection,
-            sync_outcome("succeeded", connection, completed_after=completed_after, requested_at=requested_at),
+        return sync_succeeded(
+            end,
+            connection_id=connection_id,
+            completed_after=completed_after,
+            requested_at=requested_at,
+            timeout_error=self._timeout_error,
         )
 
     def _timeout_error(self, last: str) -> AirflowFailException:
@@ -261,20 +276,17 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger: return the connection on success, raise on anything else."""
+        """Resume after the trigger: return the connection on success, raise on anything else.
+
+        A retry that Airflow resumes here with the event of the try that deferred starts over.
+        """
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try
+
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         ti = context["ti"]
         # What execute() pushed: Airflow keeps a task's XComs while it is deferred.
         request = ti.xcom_pull(task_ids=ti.task_id, key=SYNC_REQUEST_XCOM_KEY, map_indexes=ti.map_index) or {}
-        if request.get("try_number") not in (None, _try_number(ti)):
-            # Airflow 3.0 keeps a deferral's resume method across a retry (apache/airflow#56704,
-            # fixed in 3.1): the retry lands here with the failed try's event. Start it over.
-            self.log.info(
-                "Try %s resumed with the event of try %s, which deferred; this try starts from the "
-                "beginning.",
-                _try_number(ti),
-                request.get("try_number"),
-            )
-            return self.execute(context)
         return self._outcome(
             event,
             str(request.get("connection_id") or self.connection_id),

@@ -176,48 +176,34 @@ class FivetranConnectionStateSensor(FivetranConnectionByName, BaseSensorOperator
         first poke get exactly the base class's ``soft_fail`` / ``never_fail`` / ``silent_fail``
         handling that every poke-mode poke gets.
         """
-        from airflow_provider_fivetran_update.waiting import (
-            Wait,
-            defer_wait,
-            read_once,
-            run_wait,
-            settle,
-        )
+        from airflow_provider_fivetran_update.waiting import poke_in_task, settle
 
-        wait = Wait(
+        result = poke_in_task(
+            self,
+            context,
             self.connection_id,
             self._condition(),
             deadline=getattr(self, "_deadline", time.time() + self.timeout),
             poll_interval=self.poke_interval,
-            patient=self.deferrable,
-            log=self.log,
         )
-
-        def read() -> dict[str, Any]:
-            return self.hook.get_connection_details(self.connection_id, deadline=wait.deadline)
-
-        if self.deferrable:
-            result = run_wait(
-                read, wait, defer=lambda wait: defer_wait(self, wait, self.hook_options_value())
-            )
-        else:
-            found = read_once(read, wait)
-            if found is None:
-                return PokeReturnValue(is_done=False)
-            result = found
+        if result is None:
+            return PokeReturnValue(is_done=False)
         state = settle(result, connection_id=self.connection_id, timeout_error=AirflowSensorTimeout).state
         return PokeReturnValue(is_done=True, xcom_value=state)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the state on success, raise on anything else.
 
         ``timeout`` raises :class:`AirflowSensorTimeout`, ``failed`` (broken) raises
         :class:`AirflowFailException`; both end the task without retries. ``error`` raises
         :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`, which Airflow retries.
-        With ``soft_fail=True`` Airflow turns each of them into a skip.
+        With ``soft_fail=True`` Airflow turns each of them into a skip. A retry that Airflow
+        resumes here with the event of the try that deferred starts over.
         """
-        from airflow_provider_fivetran_update.waiting import settle
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try, settle
 
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         result = settle(event, connection_id=self.connection_id, timeout_error=AirflowSensorTimeout)
         self.log.info("%s", result.message)
         return result.state or {}

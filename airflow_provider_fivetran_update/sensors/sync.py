@@ -22,7 +22,7 @@ from airflow_provider_fivetran_update.links import (
     FivetranConnectionLink,
     connection_dashboard_url,
 )
-from airflow_provider_fivetran_update.operators.sync import sync_outcome, sync_result
+from airflow_provider_fivetran_update.operators.sync import sync_succeeded
 from airflow_provider_fivetran_update.states import is_rendered_later
 from airflow_provider_fivetran_update.syncing import check_astronomer_arguments, completed_after_epoch
 
@@ -159,52 +159,45 @@ class FivetranSyncCompletedSensor(FivetranConnectionByName, BaseSensorOperator):
 
         In deferrable mode a poke that is not done defers to the trigger, with the same deadline.
         """
-        from airflow_provider_fivetran_update.waiting import Wait, defer_wait, read_once, run_wait
+        from airflow_provider_fivetran_update.waiting import poke_in_task
 
         connection_id = str(self.connection_id)
-        wait = Wait(
+        result = poke_in_task(
+            self,
+            context,
             connection_id,
             self._condition(self._completed_after),
             deadline=getattr(self, "_deadline", time.time() + self.timeout),
             poll_interval=self.poke_interval,
-            patient=self.deferrable,
-            log=self.log,
         )
-
-        def read() -> dict[str, Any]:
-            return self.hook.get_connection_details(connection_id, deadline=wait.deadline)
-
-        if self.deferrable:
-            result = run_wait(
-                read, wait, defer=lambda wait: defer_wait(self, wait, self.hook_options_value())
-            )
-        else:
-            found = read_once(read, wait)
-            if found is None:
-                return PokeReturnValue(is_done=False)
-            result = found
+        if result is None:
+            return PokeReturnValue(is_done=False)
         return PokeReturnValue(
             is_done=True, xcom_value=self._result(result, connection_id, self._completed_after)
         )
 
     def _result(self, end: Any, connection_id: str, completed_after: float) -> dict[str, Any]:
         """The value once the wait ended (a wait result or a trigger event); raises unless success."""
-        from airflow_provider_fivetran_update.waiting import settle
-
-        result = settle(end, connection_id=connection_id, timeout_error=AirflowSensorTimeout)
-        connection = result.connection or {}
-        return sync_result(
-            connection,
-            sync_outcome("succeeded", connection, completed_after=completed_after, requested_at=None),
+        return sync_succeeded(
+            end,
+            connection_id=connection_id,
+            completed_after=completed_after,
+            requested_at=None,
+            timeout_error=AirflowSensorTimeout,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the connection on success, raise on anything else.
 
         ``failed`` raises :class:`AirflowFailException`, ``timeout`` :class:`AirflowSensorTimeout`
         (neither is retried); ``error`` raises a retryable
-        :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`.
+        :class:`~airflow_provider_fivetran_update.exceptions.FivetranError`. A retry that Airflow
+        resumes here with the event of the try that deferred starts over.
         """
+        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try
+
+        if replays_an_earlier_try(self, context):
+            return self.execute(context)
         # Rendered again on resume, so the moment is the one fixed before deferring.
         return self._result(
             event, str(event.get("connection_id") if event else self.connection_id), self._baseline(context)

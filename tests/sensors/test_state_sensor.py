@@ -29,6 +29,7 @@ from airflow_provider_fivetran_update.operators.fivetran import (
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnectionStateSensor
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
+from airflow_provider_fivetran_update.waiting import DEFERRED_TRY_XCOM_KEY
 from tests.airflow_helpers import reschedule_count, run_dag, unique_dag_id, xcom
 from tests.helpers import TRIGGERER_NOISE
 
@@ -500,13 +501,19 @@ def test_trigger_gets_an_absolute_end_time_from_the_sensor_timeout(sim: Fivetran
         max_retries=3,
     )
 
-    class _PushOnlyTI:  # execute() only pushes the link's URL before poking
+    pushed: list[tuple[str, Any]] = []
+
+    class _PushOnlyTI:  # execute() only pushes the link's URL, and the deferring try, before poking
         def xcom_push(self, key: str, value: Any) -> None:
-            assert (key, value) == (DASHBOARD_URL_XCOM_KEY, connection_dashboard_url("pg_deadline"))
+            pushed.append((key, value))
 
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({"ti": _PushOnlyTI()})  # type: ignore[typeddict-item]
+    assert pushed == [
+        (DASHBOARD_URL_XCOM_KEY, connection_dashboard_url("pg_deadline")),
+        (DEFERRED_TRY_XCOM_KEY, 1),
+    ]
     trigger = deferred.value.trigger
     assert isinstance(trigger, FivetranConnectionStateTrigger)
     assert deferred.value.method_name == "execute_complete"
@@ -524,7 +531,15 @@ _Complete = Callable[..., Any]
 @pytest.fixture
 def execute_complete() -> Iterator[_Complete]:
     sensor = FivetranConnectionStateSensor(task_id="wait", connection_id="c", deferrable=True)
-    yield lambda event: sensor.execute_complete({}, event)  # type: ignore[arg-type]
+
+    class _ResumedTI:  # the try that deferred resumes: its XCom holds its own number
+        task_id, map_index, try_number = "wait", -1, 1
+
+        def xcom_pull(self, **kwargs: Any) -> int:
+            assert kwargs == {"task_ids": "wait", "key": DEFERRED_TRY_XCOM_KEY, "map_indexes": -1}
+            return 1
+
+    yield lambda event: sensor.execute_complete({"ti": _ResumedTI()}, event)  # type: ignore[typeddict-item]
 
 
 def test_execute_complete_maps_every_event_status(execute_complete: _Complete) -> None:
