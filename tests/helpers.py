@@ -7,6 +7,7 @@ imports Airflow (or the provider's hook) at module level.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -92,3 +93,22 @@ TRIGGERER_NOISE = (
     "error occurred during closing of asynchronous generator",
 )
 """What a trigger that yields inside its reader leaves in a user's log when the runner drops it."""
+
+
+def when(condition: Callable[[], bool], action: Callable[[], object]) -> threading.Thread:
+    """Run ``action`` in a thread once ``condition`` holds (a DAG run is going on meanwhile)."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 120
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        action()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def logged(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
+    """What a ``dag.test()`` run logged: the captured log records and its tasks' stdout and stderr."""
+    return caplog.text + "".join(capfd.readouterr())

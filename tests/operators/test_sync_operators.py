@@ -1,4 +1,4 @@
-"""The sync and re-sync operators and the sync sensor under real Airflow, against the simulator.
+"""The sync and re-sync operators under real Airflow, against the simulator.
 
 Every DAG runs with ``dag.test()`` (deferred tasks' triggers run inline); every request is counted
 in the simulator's log. One DAG run holds several tasks, one per case, to keep the suite fast.
@@ -7,9 +7,6 @@ in the simulator's log. One DAG run holds several tasks, one per case, to keep t
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +22,7 @@ from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.sensors.fivetran import FivetranSyncCompletedSensor
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
-from tests.helpers import FAST_RETRIES
+from tests.helpers import FAST_RETRIES, logged, when
 
 PASSWORD = "pg-password-5ync"
 SYNC_SECONDS = 2.0
@@ -43,24 +40,6 @@ def _count(sim: FivetranSimulator, method: str, connection_id: str, suffix: str 
 
 def _tis(dag_run: Any) -> dict[str, Any]:
     return {ti.task_id: ti for ti in dag_run.get_task_instances()}
-
-
-def _when(condition: Callable[[], bool], action: Callable[[], object]) -> threading.Thread:
-    """Run ``action`` in a thread once ``condition`` holds (a DAG run is going on meanwhile)."""
-
-    def run() -> None:
-        deadline = time.monotonic() + 120
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        action()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
-def _logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
-    return caplog.text + "".join(capfd.readouterr())
 
 
 # -- parse time -------------------------------------------------------------------------------------
@@ -180,7 +159,7 @@ def test_sync_success_paused_broken_and_no_wait(
     assert (_count(sim, "GET", "nowait"), _count(sim, "POST", "nowait", "/sync")) == (1, 1)
     assert xcom(dag_run, "nowait")["sync"]["status"] == "requested"
 
-    logs = _logs(caplog, capfd)
+    logs = logged(caplog, capfd)
     assert "Fivetran connection 'paused' is paused, so a sync would not run; nothing was requested" in logs
     assert "resume_if_paused=True" in logs
     assert "Fivetran connection 'broken' is broken, so a sync would fail; nothing was requested" in logs
@@ -215,12 +194,12 @@ def test_retry_after_the_request_landed_sends_it_once(
         )
     helpers = [
         # The first read after the request fails...
-        _when(
+        when(
             lambda: _count(sim, "POST", "retried", action) >= 1,
             lambda: sim.fail_next(1, status=503, method="GET", path=path),
         ),
         # ...and once the retry has read the connection (and seen it running), the sync ends.
-        _when(lambda: _count(sim, "GET", "retried") >= 3, lambda: sim.advance(900)),
+        when(lambda: _count(sim, "GET", "retried") >= 3, lambda: sim.advance(900)),
     ]
     dag_run = run_dag(dag)
     for helper in helpers:
@@ -247,7 +226,7 @@ def test_429_during_the_wait_is_retried_after_retry_after(sim: FivetranSimulator
             retry_min_wait=0.01,
             retry_max_wait=1.0,
         )
-    helper = _when(
+    helper = when(
         lambda: _count(sim, "POST", "limited", "/sync") >= 1,
         lambda: sim.fail_next(
             2, status=429, headers={"Retry-After": "1"}, method="GET", path="/v1/connections/limited"
@@ -340,7 +319,7 @@ def test_failure_rescheduled_recovery_and_names(
     assert xcom(dag_run, "by_name")["id"] == "by_name_eu"
     assert xcom(dag_run, "by_name", key=DASHBOARD_URL_XCOM_KEY).endswith("/connections/by_name_eu/status")
 
-    logs = _logs(caplog, capfd)
+    logs = logged(caplog, capfd)
     assert "A sync of Fivetran connection 'failing' failed at" in logs
     assert "resolve_sync_failure: Sync failed" in logs
     assert "Fivetran rescheduled the sync of connection 'later'" in logs
@@ -385,134 +364,3 @@ def test_invalid_rendered_scope_fails_before_any_request(sim: FivetranSimulator)
     dag_run = run_dag(dag)
     assert task_states(dag_run) == {("bad", -1): "failed"}
     assert sim.request_count() == 0
-
-
-# -- the sync-completed sensor ----------------------------------------------------------------------
-
-
-def _reschedules(dag_run: Any, task_id: str) -> int:
-    from tests.airflow_helpers import reschedule_count
-
-    return reschedule_count(_tis(dag_run)[task_id])
-
-
-@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
-def test_sensor_success_failure_tolerance_paused_and_names(
-    sim: FivetranSimulator,
-    mode: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    from airflow_provider_fivetran_update.hooks.fivetran import FivetranHook
-
-    earlier = "2020-01-01T00:00:00Z"
-    for connection_id in ("done", "new", "failing", "tolerant", "paused"):
-        sim.add_connection(connection_id, paused=connection_id == "paused")
-    sim.add_connection("named", group_id="eu", schema="sales")
-    sim.set_status("done", succeeded_at="2025-06-01T00:00:00Z")
-    sim.set_status("named", succeeded_at="2025-06-01T00:00:00Z")
-    sim.set_behaviour("failing", fail_syncs=True)
-    sim.set_status("tolerant", failed_at="2025-06-01T00:00:00Z")
-    sensor = {
-        "poke_interval": BETWEEN_POLLS,
-        "timeout": 60,
-        "mode": "reschedule" if mode == "reschedule" else "poke",
-        "deferrable": mode == "deferrable",
-        **FAST_RETRIES,
-    }
-    with new_dag("sensor") as dag:
-        # Completed before the sensor started, after the moment given: found by the first poke.
-        FivetranSyncCompletedSensor(task_id="done", connection_id="done", completed_after=earlier, **sensor)
-        # The default moment (the start of the data interval): a sync started after the first poke.
-        FivetranSyncCompletedSensor(task_id="new", connection_id="new", **sensor)
-        FivetranSyncCompletedSensor(
-            task_id="failing", connection_id="failing", retries=1, retry_delay=timedelta(0), **sensor
-        )
-        FivetranSyncCompletedSensor(
-            task_id="tolerant",
-            connection_id="tolerant",
-            completed_after="{{ params.after }}",
-            params={"after": earlier},
-            fail_on_sync_failure=False,
-            **sensor,
-        )
-        FivetranSyncCompletedSensor(task_id="paused", connection_id="paused", **sensor)
-        FivetranSyncCompletedSensor(
-            task_id="named", connection_name="sales", group_id="eu", completed_after=earlier, **sensor
-        )
-    hook = FivetranHook(**FAST_RETRIES)
-    helpers = [
-        _when(lambda c=c: _count(sim, "GET", c) >= 1, lambda c=c: hook.sync_connection(c))
-        for c in ("new", "failing", "tolerant")
-    ]
-    with caplog.at_level("INFO"):
-        dag_run = run_dag(dag)
-    for helper in helpers:
-        helper.join(5)
-
-    assert task_states(dag_run) == {
-        ("done", -1): "success",
-        ("new", -1): "success",
-        ("failing", -1): "failed",
-        ("tolerant", -1): "success",
-        ("paused", -1): "failed",
-        ("named", -1): "success",
-    }
-    tis = _tis(dag_run)
-    # One read each when the first poke decides.
-    assert [_count(sim, "GET", c) for c in ("done", "paused", "named")] == [1, 1, 1]
-    # A sync that started after the first poke and ended before the second: found by its timestamp.
-    for task_id in ("new", "failing", "tolerant"):
-        assert _count(sim, "GET", task_id) == 2 + (
-            _reschedules(dag_run, task_id) - 1 if mode == "reschedule" else 0
-        )
-    assert tis["failing"].try_number == 1  # a failed sync fails at once, without a retry
-    done = xcom(dag_run, "done")
-    assert done["sync"] == {
-        "status": "succeeded",
-        "requested_at": None,
-        "completed_after": "2020-01-01T00:00:00Z",
-        "succeeded_at": done["succeeded_at"],
-        "failed_at": None,
-    }
-    new = xcom(dag_run, "new")
-    assert new["sync"]["completed_after"] == dag_run.data_interval_start.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert xcom(dag_run, "named")["id"] == "named"
-    # Sensors never request a sync themselves.
-    assert sum(1 for r in sim.requests if r.method == "POST") == 3  # the test's own three
-    logs = _logs(caplog, capfd)
-    assert "A sync of Fivetran connection 'failing' failed at" in logs
-    assert "Fivetran connection 'paused' is paused, so no sync will complete" in logs
-
-
-def test_update_operator_and_state_sensor_by_name(sim: FivetranSimulator) -> None:
-    from airflow_provider_fivetran_update.operators.fivetran import FivetranUpdateConnectionOperator
-    from airflow_provider_fivetran_update.sensors.fivetran import FivetranConnectionStateSensor
-
-    sim.add_connection("crm_eu", group_id="eu", schema="crm")
-    sim.add_connection("crm_us", group_id="us", schema="crm")
-    with new_dag("by_name") as dag:
-        pause = FivetranUpdateConnectionOperator(
-            task_id="pause",
-            connection_name="crm",
-            group_id="{{ params.group }}",
-            params={"group": "us"},
-            paused=True,
-        )
-        paused = FivetranConnectionStateSensor(
-            task_id="paused",
-            connection_name="crm",
-            group_id="us",
-            expected_sync_state="paused",
-            poke_interval=1,
-        )
-        pause >> paused
-    dag_run = run_dag(dag)
-
-    assert task_states(dag_run) == {("pause", -1): "success", ("paused", -1): "success"}
-    assert [r.path for r in sim.requests if r.method == "PATCH"] == ["/v1/connections/crm_us"]
-    assert sim.connection("crm_us")["paused"] is True and sim.connection("crm_eu")["paused"] is False
-    # One filtered listing per task, resolved when it ran.
-    assert sim.request_count(method="GET", path="/v1/groups/us/connections") == 2
-    assert xcom(dag_run, "paused")["connection_id"] == "crm_us"
-    assert xcom(dag_run, "pause", key=DASHBOARD_URL_XCOM_KEY).endswith("/connections/crm_us/status")

@@ -17,6 +17,7 @@ import pytest
 from airflow_provider_fivetran_update.operators.fivetran import FivetranUpdateConnectionOperator
 from airflow_provider_fivetran_update.testing import FivetranSimulator
 from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
+from tests.helpers import logged
 
 pytestmark = [pytest.mark.airflow, pytest.mark.simulator(historical_sync_seconds=1.0)]
 
@@ -62,7 +63,7 @@ def test_a_resync_that_will_not_start_fails_at_once_or_is_started(
         )
     with caplog.at_level("INFO"):
         dag_run = run_dag(dag)
-    logs = caplog.text + "".join(capfd.readouterr())
+    logs = logged(caplog, capfd)
 
     assert task_states(dag_run) == {("manual_fails", -1): "failed", ("paused_fails", -1): "failed"}
     # At once, and for good: one try, one PATCH, no read, no sync request.
@@ -112,7 +113,7 @@ def test_start_sync_if_needed_starts_what_fivetran_does_not(
     started_by_fivetran = sim.historical_sync_start == "immediate"
     assert _count(sim, "POST", "/v1/connections/manual/sync") == 1
     assert _count(sim, "POST", "/v1/connections/auto/sync") == (0 if started_by_fivetran else 1)
-    logs = caplog.text + "".join(capfd.readouterr())
+    logs = logged(caplog, capfd)
     assert (
         "Fivetran connection manual has not started its historical sync (manual schedule); starting it "
         "with POST /v1/connections/manual/sync (start_sync_if_needed=True)." in logs
@@ -135,7 +136,7 @@ def test_without_the_option_an_automatic_connection_waits_for_its_scheduled_sync
     assert task_states(dag_run) == {("auto", -1): "failed"}
     assert _count(sim, "POST", "/v1/connections/auto/sync") == 0
     assert _count(sim, "PATCH", "/v1/connections/auto") == 1
-    logs = caplog.text + "".join(capfd.readouterr())
+    logs = logged(caplog, capfd)
     assert "starts its historical sync with its next scheduled sync" in logs
     assert "Pass start_sync_if_needed=True to start it at once" in logs
     assert "Timed out after 1 s waiting" in logs

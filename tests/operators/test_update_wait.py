@@ -1,9 +1,9 @@
 """FivetranUpdateConnectionOperator: change-only updates, dry runs, and waiting after the update.
 
-The pure pieces (the plan of a change-only update, the historical-sync verdict, the trigger in its
-historical sync mode) run directly; the operator runs under real Airflow (``dag.test()``, which runs
-deferred tasks' triggers inline) against the simulator. Each Airflow run holds several tasks, one
-per case, to keep the suite fast.
+The trigger in its historical sync mode runs directly (the plan and the verdict it rests on are
+tested in tests/test_planning.py and tests/test_states.py); the operator runs under real Airflow
+(``dag.test()``, which runs deferred tasks' triggers inline) against the simulator. Each Airflow
+run holds several tasks, one per case, to keep the suite fast.
 """
 
 from __future__ import annotations
@@ -13,159 +13,27 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_provider_fivetran_update.operators.fivetran import (
     CHANGES_KEY,
     FivetranUpdateConnectionOperator,
-    plan_update,
 )
 from airflow_provider_fivetran_update.redaction import SECRET_MASK
 from airflow_provider_fivetran_update.states import (
-    CLOCK_SKEW_ALLOWANCE,
-    check_historical_sync,
     historical_sync_anchor,
 )
 from airflow_provider_fivetran_update.testing import FivetranSimulator
-from airflow_provider_fivetran_update.testing.model import format_timestamp
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.airflow_helpers import new_dag, run_dag, task_states, xcom
 from tests.clock_helpers import run_trigger
-from tests.helpers import FAST_RETRIES, patches, point_airflow_at
+from tests.helpers import FAST_RETRIES, logged, patches, point_airflow_at
 
 PG_PASSWORD = "pg-password-w41t"
 NEW_PASSWORD = "pg-password-n3w"
 INLINE_TRIGGER_LOG = "[DAG TEST] running trigger in line"
 pytestmark = pytest.mark.simulator(historical_sync_seconds=1.0)
-
-
-def _ts(epoch: float) -> str:
-    return format_timestamp(epoch) or ""
-
-
-# -- plan_update: what a change-only update sends ---------------------------------------------------
-
-CURRENT = {
-    "id": "c",
-    "paused": False,
-    "sync_frequency": 360,
-    "schedule_type": "auto",
-    "config": {"host": "db.internal", "port": 5432, "password": SECRET_MASK},
-    "status": {"is_historical_sync": False, "schema_status": "ready"},
-}
-
-
-def test_plan_sends_only_what_differs_and_masks_secrets_in_the_diff() -> None:
-    payload = {
-        "config": {"host": "db2.internal", "port": 5432, "password": NEW_PASSWORD},
-        "paused": False,
-        "sync_frequency": 60,
-        "schema_status": "ready",
-        "run_setup_tests": True,
-    }
-    to_send, changes = plan_update(payload, CURRENT)
-
-    # Unchanged keys of config and unchanged fields stay out; the masked password cannot be compared.
-    assert to_send == {
-        "config": {"host": "db2.internal", "password": NEW_PASSWORD},
-        "sync_frequency": 60,
-        "run_setup_tests": True,
-    }
-    assert changes == {
-        "config": {
-            "from": {"host": "db.internal", "password": SECRET_MASK},
-            "to": {"host": "db2.internal", "password": SECRET_MASK},
-        },
-        "sync_frequency": {"from": 360, "to": 60},
-    }
-    assert NEW_PASSWORD not in json.dumps(changes)
-
-
-def test_plan_with_nothing_different_sends_nothing_not_even_setup_tests() -> None:
-    payload = {
-        "paused": False,
-        "schema_status": "READY",
-        "is_historical_sync": False,
-        "run_setup_tests": True,
-    }
-    assert plan_update(payload, CURRENT) == ({}, {})
-
-
-def test_plan_compares_status_fields_and_counts_unreported_fields_as_changed() -> None:
-    pending = {**CURRENT, "status": {"is_historical_sync": True}}
-    assert plan_update({"is_historical_sync": True}, pending) == ({}, {})
-    assert plan_update({"is_historical_sync": True}, CURRENT)[1] == {
-        "is_historical_sync": {"from": False, "to": True}
-    }
-    # auth is never reported by a GET: always sent, "from" unknown, value masked.
-    to_send, changes = plan_update({"auth": {"client_secret": "s3cr3t"}}, CURRENT)
-    assert to_send == {"auth": {"client_secret": "s3cr3t"}}
-    assert changes == {"auth": {"from": None, "to": {"client_secret": SECRET_MASK}}}
-    # A JSON true is not the number 1.
-    assert plan_update({"paused": True}, {"paused": 1})[0] == {"paused": True}
-
-
-# -- the historical-sync verdict ------------------------------------------------------------------
-
-
-def _conn(
-    sync_state: str, historical: bool, succeeded: float | None, failed: float | None, **status: Any
-) -> Any:
-    return {
-        "id": "c",
-        "succeeded_at": None if succeeded is None else _ts(succeeded),
-        "failed_at": None if failed is None else _ts(failed),
-        "status": {
-            "setup_state": "connected",
-            "sync_state": sync_state,
-            "is_historical_sync": historical,
-            **status,
-        },
-    }
-
-
-def test_check_historical_sync_rests_on_timestamps() -> None:
-    anchor = 1_800_000_000.0
-
-    def outcome(connection: Any) -> str:
-        return check_historical_sync("c", connection, completed_after=anchor).outcome
-
-    assert outcome(_conn("syncing", True, anchor - 100, None)) == "waiting"
-    # Ended between two reads (never seen syncing): the timestamp is enough.
-    assert outcome(_conn("scheduled", False, anchor + 5, None)) == "satisfied"
-    # An older success, or a new one while the flag is still up or a sync still runs, is not the end.
-    assert outcome(_conn("scheduled", False, anchor - 1, None)) == "waiting"
-    assert outcome(_conn("scheduled", True, anchor + 5, None)) == "waiting"
-    assert outcome(_conn("syncing", False, anchor + 5, None)) == "waiting"
-    # Failure: a newer failed_at; the later of the two timestamps wins.
-    failed = _conn(
-        "scheduled",
-        False,
-        anchor - 100,
-        anchor + 5,
-        tasks=[{"code": "sync_failed", "message": "Historical sync failed", "details": "Disk full."}],
-        warnings=[{"code": "slow_source", "message": "The source is slow"}],
-    )
-    check = check_historical_sync("c", failed, completed_after=anchor)
-    assert check.outcome == "failed"
-    assert "Tasks: sync_failed: Historical sync failed (Disk full)" in check.message
-    assert "Warnings: slow_source: The source is slow" in check.message
-    assert outcome(_conn("scheduled", False, anchor + 9, anchor + 5)) == "satisfied"
-    assert outcome(_conn("syncing", True, None, anchor + 5)) == "waiting"
-    broken = _conn("scheduled", True, None, None, setup_state="broken")
-    assert outcome(broken) == "broken"
-
-
-def test_anchor_takes_the_latest_of_fivetrans_timestamps_and_the_request_minus_skew() -> None:
-    requested = 1_800_000_000.0
-    before = _conn("scheduled", False, requested - 10, requested - 500)
-    assert historical_sync_anchor(before, None, requested_at=requested) == requested - 10
-    assert historical_sync_anchor({}, requested_at=requested) == requested - CLOCK_SKEW_ALLOWANCE
-    # A pending sync the task did not request: Fivetran's timestamps alone, never below 0.
-    assert historical_sync_anchor(before, requested_at=None) == requested - 10
-    assert historical_sync_anchor(_conn("syncing", True, None, None), requested_at=None) == 0.0
 
 
 # -- the trigger in historical sync mode, over HTTP -------------------------------------------------
@@ -277,7 +145,7 @@ def test_change_only_updates_and_dry_run(
     assert (_count(sim, "GET", "pause"), _count(sim, "PATCH", "pause")) == (1, 1)
     assert xcom(dag_run, "pause")["status"]["sync_state"] == "paused"
 
-    logs = caplog.text + "".join(capfd.readouterr())
+    logs = logged(caplog, capfd)
     assert '"sync_frequency": {"from": 360, "to": 60}' in logs
     assert "already has every requested value" in logs
     assert "Not sent: run_setup_tests" in logs
@@ -339,7 +207,7 @@ def test_deferred_resync_success_failure_and_state(
     [bad] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "bad"]
     assert bad.try_number == 1
     assert _count(sim, "PATCH", "resync_bad") == 1
-    logs = caplog.text + "".join(capfd.readouterr())
+    logs = logged(caplog, capfd)
     assert "The historical sync of Fivetran connection 'resync_bad' failed" in logs
     assert "Tasks: resolve_sync_failure: Historical sync failed (Historical sync of connection" in logs
     assert xcom(dag_run, "state")["status"]["sync_state"] == "scheduled"
@@ -394,7 +262,7 @@ def test_worker_waits_between_polls_and_fails_a_resync_that_cannot_start(
         assert xcom(dag_run, "between")["status"]["is_historical_sync"] is False
         assert tis["stuck"].try_number == 1
         assert (_count(sim, "PATCH", "stuck"), _count(sim, "GET", "stuck")) == (1, 0)
-        logs = caplog.text + "".join(capfd.readouterr())
+        logs = logged(caplog, capfd)
         assert "Fivetran connection 'stuck' is paused: the historical sync it was asked for" in logs
 
 
@@ -451,7 +319,7 @@ def test_a_worker_wait_retried_after_its_sync_started_does_not_send_it_again(
         # The first try started the manual connection's sync; the retry found it running.
         assert sim.request_count("POST", "/v1/connections/retried/sync") == 1
         assert xcom(dag_run, "retried")["succeeded_at"] is not None
-        logs = caplog.text + "".join(capfd.readouterr())
+        logs = logged(caplog, capfd)
         assert "is not sent again" in logs
 
 
@@ -495,6 +363,6 @@ def test_a_rate_limit_storm_ends_each_wait_with_the_timeout_error_by_its_deadlin
         assert (_count(sim, "PATCH", connection_id), _count(sim, "GET", connection_id)) == (1, 1)
         if ti.start_date is not None:  # Airflow 2.11's dag.test() does not record it
             assert (ti.end_date - ti.start_date).total_seconds() < 3 + 5 + 5
-    logs = caplog.text + "".join(capfd.readouterr())
+    logs = logged(caplog, capfd)
     assert logs.count("Timed out after 3 s waiting") >= len(cases)
     assert "Fivetran asked to wait 4 s before the next request (Retry-After)" in logs

@@ -1,5 +1,6 @@
-"""FivetranConnectionStateTrigger run directly on an asyncio loop against the simulator over HTTP,
-and the pure state helpers the sensor and the trigger share."""
+"""FivetranConnectionStateTrigger run directly on an asyncio loop against the simulator over HTTP.
+
+The pure state checks it shares with the sensor are in tests/test_states.py."""
 
 from __future__ import annotations
 
@@ -15,14 +16,6 @@ from typing import Any
 import pytest
 
 from airflow_provider_fivetran_update._compat import TriggerEvent
-from airflow_provider_fivetran_update.exceptions import FivetranValidationError
-from airflow_provider_fivetran_update.states import (
-    SETUP_STATES,
-    SYNC_STATES,
-    check_connection_state,
-    describe_problems,
-    normalize_expected_states,
-)
 from airflow_provider_fivetran_update.testing import FivetranSimulator, ManualClock
 from airflow_provider_fivetran_update.triggers.fivetran import FivetranConnectionStateTrigger
 from tests.clock_helpers import make_trigger, run_trigger, until
@@ -387,96 +380,3 @@ def test_serialize_survives_airflow_serde() -> None:
     classpath, kwargs = trigger.serialize()
     rebuilt = FivetranConnectionStateTrigger(**serde.deserialize(serde.serialize(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)
-
-
-# -- shared state helpers ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("connected", ["connected"]),
-        (" Connected ", ["connected"]),
-        ("incomplete,connected", ["incomplete", "connected"]),
-        ("incomplete, connected, incomplete,", ["incomplete", "connected"]),
-        (["broken", "connected"], ["broken", "connected"]),
-        (("connected",), ["connected"]),
-        ({"connected", "broken"}, ["broken", "connected"]),
-    ],
-)
-def test_normalize_expected_states(value: Any, expected: list[str] | None) -> None:
-    assert normalize_expected_states("expected_setup_state", value, SETUP_STATES) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        ("synching", "'synching' is not a Fivetran state"),
-        (["syncing", "done"], "'done' is not a Fivetran state"),
-        ("", "no state given"),
-        (" , ", "no state given"),
-        ([], "no state given"),
-        ([1], "1 is not a string"),
-        (5, "got int"),
-    ],
-)
-def test_normalize_expected_states_names_argument_and_allowed_values(value: Any, problem: str) -> None:
-    with pytest.raises(FivetranValidationError) as error:
-        normalize_expected_states("expected_sync_state", value, SYNC_STATES)
-    message = str(error.value)
-    assert "expected_sync_state" in message
-    assert problem in message
-    assert "'scheduled', 'syncing', 'paused', 'rescheduled'" in message
-
-
-def _connection(setup_state: str, sync_state: str = "scheduled", **extra: Any) -> dict[str, Any]:
-    status = {"setup_state": setup_state, "sync_state": sync_state, "tasks": [], "warnings": []}
-    status.update(extra.pop("status", {}))
-    return {"id": "c", "status": status, **extra}
-
-
-def test_check_connection_state_outcomes() -> None:
-    def outcome(
-        connection: dict[str, Any], setup: list[str] | None, sync: list[str] | None, fail: bool
-    ) -> str:
-        return check_connection_state(
-            "c", connection, expected_setup_state=setup, expected_sync_state=sync, fail_on_broken=fail
-        ).outcome
-
-    assert outcome(_connection("connected"), ["connected"], None, True) == "satisfied"
-    assert outcome(_connection("connected", "syncing"), ["connected"], ["scheduled"], True) == "waiting"
-    assert outcome(_connection("incomplete"), ["connected"], None, True) == "waiting"
-    assert outcome(_connection("broken"), ["connected"], None, True) == "broken"
-    # None means any setup state, yet a broken connection still fails while fail_on_broken is on.
-    assert outcome(_connection("broken"), None, None, True) == "broken"
-    assert outcome(_connection("broken"), None, None, False) == "satisfied"
-    assert outcome(_connection("broken"), ["connected"], None, False) == "waiting"
-    assert outcome(_connection("broken"), ["broken"], None, True) == "satisfied"
-
-
-def test_describe_problems_lists_failed_tests_tasks_and_warnings() -> None:
-    connection = _connection(
-        "broken",
-        setup_tests=[
-            {"title": "Connecting to host", "status": "PASSED", "message": ""},
-            {"title": "Validating credentials", "status": "FAILED", "message": "Bad password."},
-            {"title": "Checking permissions", "status": "SKIPPED", "message": ""},
-            {"title": "Reading schema", "status": "JOB_FAILED", "message": "Timed out."},
-        ],
-        status={
-            "tasks": [{"code": "reconnect", "message": "Reconnect", "details": "Re-authorize the source."}],
-            "warnings": [{"code": "setup_tests_failed", "message": "Setup tests failed"}],
-        },
-    )
-    text = describe_problems(connection)
-    assert text == (
-        "Failed setup tests: Validating credentials: Bad password; Reading schema: Timed out. "
-        "Tasks: reconnect: Reconnect (Re-authorize the source). "
-        "Warnings: setup_tests_failed: Setup tests failed."
-    )
-    assert describe_problems(_connection("broken")) == ""
-    message = check_connection_state(
-        "c", _connection("broken"), expected_setup_state=None, expected_sync_state=None, fail_on_broken=True
-    ).message
-    assert "Fivetran reports no failed setup test or warning" in message
