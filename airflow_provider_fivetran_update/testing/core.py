@@ -16,7 +16,7 @@ from airflow_provider_fivetran_update.testing.faults import (
     SetupTestLimiter,
     SetupTestLimits,
 )
-from airflow_provider_fivetran_update.testing.model import Clock, SimulatorState
+from airflow_provider_fivetran_update.testing.model import SimulatorState, TimeSource
 
 __all__ = ["DEMO_CONNECTIONS", "SimulatorCore"]
 
@@ -84,7 +84,7 @@ class SimulatorCore:
         *,
         api_key: str,
         api_secret: str,
-        clock: Clock | None,
+        clock: TimeSource | None,
         historical_sync_seconds: float,
         sync_seconds: float,
         setup_tests_seconds: float,

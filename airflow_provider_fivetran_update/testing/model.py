@@ -35,17 +35,19 @@ __all__ = [
     "STATUS_FIELDS",
     "SYNC_STATES",
     "UPDATE_STATES",
-    "Clock",
     "ConnectionNotFoundError",
     "InvalidCursorError",
     "ManualClock",
     "SimulatorState",
+    "TimeSource",
     "check_historical_sync_start",
     "format_timestamp",
 ]
 
-Clock = Callable[[], float]
-"""A clock returns the current time as seconds since the epoch (like :func:`time.time`)."""
+TimeSource = Callable[[], float]
+"""What the simulator reads its time from: epoch seconds now (:func:`time.time`, a
+:class:`ManualClock`, any such callable). The triggers need more of a clock
+(:class:`airflow_provider_fivetran_update.clock.Clock`), which a :class:`ManualClock` also is."""
 
 _T = TypeVar("_T")
 
@@ -351,7 +353,7 @@ class SimulatorState:
     def __init__(
         self,
         *,
-        clock: Clock | None = None,
+        clock: TimeSource | None = None,
         historical_sync_seconds: float = 2.0,
         sync_seconds: float = 1.0,
         schedule_scale: float | None = None,
@@ -361,7 +363,7 @@ class SimulatorState:
             raise ValueError("Sync durations must be >= 0 seconds.")
         if schedule_scale is not None and schedule_scale <= 0:
             raise ValueError("schedule_scale must be > 0 simulated seconds per minute, or None.")
-        self._clock: Clock = clock or time.time
+        self._clock: TimeSource = clock or time.time
         self._offset = 0.0
         self.historical_sync_seconds = historical_sync_seconds
         self.sync_seconds = sync_seconds

@@ -24,7 +24,7 @@ from airflow_provider_fivetran_update.testing.faults import (
     SetupTestLimiter,
     SetupTestLimits,
 )
-from airflow_provider_fivetran_update.testing.model import DEFAULT_GROUP_ID, Clock, SimulatorState
+from airflow_provider_fivetran_update.testing.model import DEFAULT_GROUP_ID, SimulatorState, TimeSource
 from airflow_provider_fivetran_update.testing.net import is_loopback
 from airflow_provider_fivetran_update.testing.server import BackgroundServer
 
@@ -45,7 +45,7 @@ class FivetranSimulator:
     :param host: the address to bind; only loopback unless ``allow_non_loopback``.
     :param port: the port to bind; 0 (default) picks a free one.
     :param clock: returns epoch seconds; :func:`time.time` by default. Pass a
-        :class:`~.state.ManualClock` for fully deterministic tests, or use :meth:`advance`.
+        :class:`~.model.ManualClock` for fully deterministic tests, or use :meth:`advance`.
     :param historical_sync_seconds: simulated seconds a historical sync takes.
     :param sync_seconds: simulated seconds an incremental sync takes.
     :param setup_tests_seconds: real seconds setup tests take: a PATCH that runs them (any PATCH
@@ -78,7 +78,7 @@ class FivetranSimulator:
         api_secret: str = "sim-secret",
         host: str = "127.0.0.1",
         port: int = 0,
-        clock: Clock | None = None,
+        clock: TimeSource | None = None,
         historical_sync_seconds: float = 2.0,
         sync_seconds: float = 1.0,
         setup_tests_seconds: float = 0.0,
