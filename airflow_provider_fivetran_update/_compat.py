@@ -81,6 +81,7 @@ __all__ = [
     "mask_secret",
     "stored_xcom_value",
     "task",
+    "try_number",
 ]
 
 
@@ -135,6 +136,11 @@ def _resolve(name: str) -> Any:
 
 def __getattr__(name: str) -> Any:
     return _resolve(name)
+
+
+def try_number(context: Context) -> int:
+    """The number of the running try (1 for the first), as the task instance counts it."""
+    return int(getattr(context["ti"], "try_number", 1) or 1)
 
 
 def first_reschedule_date(context: Context, retries: int) -> datetime | None:

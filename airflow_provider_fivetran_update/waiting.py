@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
-from airflow_provider_fivetran_update._compat import AirflowFailException
+from airflow_provider_fivetran_update._compat import AirflowFailException, try_number
 from airflow_provider_fivetran_update.api import RetryableAPIError
 from airflow_provider_fivetran_update.exceptions import FivetranError, FivetranRetryLaterError
 from airflow_provider_fivetran_update.states import (
@@ -420,10 +420,6 @@ DEFERRED_TRY_XCOM_KEY = "fivetran_deferred_try"
 """XCom key under which :func:`defer_wait` records the number of the try that deferred."""
 
 
-def _try_number(context: Context) -> int:
-    return int(getattr(context["ti"], "try_number", 1) or 1)
-
-
 def defer_wait(
     task: Any,
     wait: Wait,
@@ -440,7 +436,7 @@ def defer_wait(
     (:data:`DEFERRED_TRY_XCOM_KEY`) for :func:`replays_an_earlier_try`.
     """
     if context is not None:
-        context["ti"].xcom_push(key=DEFERRED_TRY_XCOM_KEY, value=_try_number(context))
+        context["ti"].xcom_push(key=DEFERRED_TRY_XCOM_KEY, value=try_number(context))
     task.defer(
         trigger=trigger_for(wait, options),
         method_name=method_name,
@@ -462,7 +458,7 @@ def replays_an_earlier_try(task: Any, context: Context) -> bool:
     """
     ti = context["ti"]
     deferred_try = ti.xcom_pull(task_ids=ti.task_id, key=DEFERRED_TRY_XCOM_KEY, map_indexes=ti.map_index)
-    current = _try_number(context)
+    current = try_number(context)
     if deferred_try is None or deferred_try == current:
         return False
     task.log.info(

@@ -165,7 +165,7 @@ class _WindowStep(_Step):
             known=_as_connection(known),
         )
         settle(result, connection_id=connection_id, timeout_error=self._timeout_error)
-        return _record_of(connection_id, result.connection or _as_connection(known))
+        return self._waited(context, _record_of(connection_id, result.connection or _as_connection(known)))
 
     def _timeout_error(self, message: str) -> AirflowFailException:
         """A wait that timed out: final (no retry), saying what was seen last and what to do."""
@@ -185,11 +185,19 @@ class _WindowStep(_Step):
         result = settle(event, connection_id=connection_id, timeout_error=self._timeout_error)
         self.log.info("%s", result.message)
         state = result.state or {}
-        return {
-            "connection_id": connection_id,
-            "paused": state.get("paused"),
-            "sync_state": state.get("sync_state"),
-        }
+        return self._waited(
+            context,
+            {
+                "connection_id": connection_id,
+                "paused": state.get("paused"),
+                "sync_state": state.get("sync_state"),
+            },
+        )
+
+    def _waited(self, context: Context, record: dict[str, Any]) -> dict[str, Any]:
+        """What the step does once its wait has ended, in the worker or after the trigger (one
+        place for both, so a resumed wait and a worker wait end alike)."""
+        return record
 
 
 def _sync_state_condition(expected: Sequence[str]) -> WaitCondition:
@@ -345,17 +353,9 @@ class _RestoreStep(_WindowStep):
             return dict(self.record)
         answer = _record_of(connection_id, self.hook.update_connection(connection_id, paused=False))
         self.log.info("Unpaused Fivetran connection %r.", connection_id)
-        return self._confirmed(context, self._wait_for(context, answer, RUNNING_SYNC_STATES))
+        return self._wait_for(context, answer, RUNNING_SYNC_STATES)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger; the entry goes once the connection is running."""
-        from airflow_provider_fivetran_update.waiting import replays_an_earlier_try
-
-        if replays_an_earlier_try(self, context):
-            return self.execute(context)
-        return self._confirmed(context, super().execute_complete(context, event))
-
-    def _confirmed(self, context: Context, running: dict[str, Any]) -> dict[str, Any]:
+    def _waited(self, context: Context, running: dict[str, Any]) -> dict[str, Any]:
         """The connection runs again: delete its entry, unless another window took it over since."""
         connection_id = str(running["connection_id"])
         dag_id, run_id = run_of(context)

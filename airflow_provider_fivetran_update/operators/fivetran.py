@@ -14,6 +14,7 @@ from airflow_provider_fivetran_update._compat import (
     BaseOperator,
     conf,
     mask_secret,
+    try_number,
 )
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.exceptions import FivetranValidationError
@@ -399,7 +400,7 @@ class FivetranUpdateConnectionOperator(FivetranConnectionByName, BaseOperator):
         expected = self._expected_states() if self.wait_for_state is not None else None
         resync_requested = payload.get("is_historical_sync") is True
         ti = context["ti"]
-        retry = int(getattr(ti, "try_number", 1) or 1) > 1
+        retry = try_number(context) > 1
 
         to_send: dict[str, Any] = payload
         current: dict[str, Any] | None = None

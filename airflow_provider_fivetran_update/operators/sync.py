@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_fivetran_update._compat import AirflowFailException, BaseOperator, conf
+from airflow_provider_fivetran_update._compat import AirflowFailException, BaseOperator, conf, try_number
 from airflow_provider_fivetran_update.by_name import FivetranConnectionByName
 from airflow_provider_fivetran_update.hooks.options import DEFAULT_CONN_ID
 from airflow_provider_fivetran_update.links import (
@@ -37,10 +37,6 @@ SYNC_REQUEST_XCOM_KEY = "fivetran_sync_request"
 deferral (and a downstream task) finds it."""
 
 _DEFAULT_TIMEOUT = 7 * 24 * 60 * 60.0  # as BaseSensorOperator's: historical re-syncs can take days
-
-
-def _try_number(ti: Any) -> int:
-    return int(getattr(ti, "try_number", 1) or 1)
 
 
 def sync_outcome(
@@ -158,8 +154,8 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
         current = self._ready(connection_id, current)
 
         requested_at: float | None = None
-        try_number = _try_number(ti)
-        if try_number > 1 and self.pending(current):
+        this_try = try_number(context)
+        if this_try > 1 and self.pending(current):
             self.log.info(
                 "This is a retry, and Fivetran connection %s already reports a %s pending or running, "
                 "likely the one an earlier try requested. It is not requested again (that would "
@@ -179,7 +175,7 @@ class _FivetranSyncOperatorBase(FivetranConnectionByName, BaseOperator):
                 "connection_id": connection_id,
                 "requested_at": requested_at,
                 "completed_after": completed_after,
-                "try_number": try_number,
+                "try_number": this_try,
             },
         )
         if not self.wait_for_completion:
