@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fivetran"
+from tests.helpers import SHARED_FIVETRAN as SHARED
+
 REFERENCE_PAGE = SHARED / "update-a-connection.txt"
 OPENAPI = SHARED / "fivetran-openapi.json"
 
